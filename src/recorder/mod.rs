@@ -1,0 +1,5 @@
+//! The reporting global allocator.
+
+mod event;
+
+pub use event::{Event, Kind, UnknownKind};

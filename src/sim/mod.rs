@@ -1,0 +1,1 @@
+//! The particle world (to be written).

@@ -1,0 +1,14 @@
+//! The `alloc.tsv` row format, shared by the recorder's writer and the
+//! report's reader.
+//!
+//! One header row, then one row per event. `bytes` and `ns` come first so the
+//! gnuplot script of the classic experiment still applies.
+
+mod write;
+
+pub use write::{HEADER, write_row};
+
+/// Column names, in file order.
+pub const COLUMNS: [&str; 8] = [
+    "bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr",
+];
