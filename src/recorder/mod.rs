@@ -1,5 +1,138 @@
 //! The reporting global allocator.
+//!
+//! [`ReportingAllocator`] wraps a backing allocator (System by default) and,
+//! while a [`Recording`] runs, times every `alloc`, `alloc_zeroed`, `realloc`
+//! and `dealloc` of the process. The allocation path never allocates, never
+//! locks, never prints and never panics: it reads the clock around the backing
+//! call and writes a fixed-size event into a ring reserved up front. A drain
+//! thread empties the ring into a [`Sink`]. When the ring is full the
+//! allocating thread waits for the drain, so nothing is lost; that wait is
+//! counted apart and never folded into a latency.
 
+mod clock;
+mod drain;
 mod event;
+mod guard;
+mod ring;
+mod session;
+mod state;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+
+pub use clock::{Calibration, ClockSource};
+pub use drain::Sink;
 pub use event::{Event, Kind, UnknownKind};
+pub use guard::{thread_number, without_recording};
+pub use session::{Config, FinishError, Finished, Recording, StartError};
+
+use guard::Guard;
+use ring::RawEvent;
+use state::State;
+
+/// A `GlobalAlloc` that records every call it forwards to `A`.
+///
+/// Make it the global allocator, then [`start`](ReportingAllocator::start) a
+/// recording; until then (and after it) it passes calls straight through at the
+/// cost of one atomic load.
+pub struct ReportingAllocator<A = System> {
+    inner: A,
+    state: State,
+}
+
+impl<A> ReportingAllocator<A> {
+    /// Wraps `inner`. Const, so it can initialise a `static`.
+    pub const fn new(inner: A) -> ReportingAllocator<A> {
+        ReportingAllocator {
+            inner,
+            state: State::new(),
+        }
+    }
+
+    /// The backing allocator.
+    pub fn inner(&self) -> &A {
+        &self.inner
+    }
+
+    /// Starts recording into `sink`. Fails if a recording is already running
+    /// on this allocator.
+    pub fn start<S: Sink>(
+        &'static self,
+        config: Config,
+        sink: S,
+    ) -> Result<Recording<S>, StartError> {
+        session::start(&self.state, config, sink)
+    }
+
+    /// Runs one backing call, timing and recording it if a recording runs and
+    /// this thread is not already inside the recorder.
+    #[inline(always)]
+    fn observe(
+        &self,
+        kind: Kind,
+        layout: Layout,
+        size_bytes: usize,
+        old_addr: u64,
+        call: impl FnOnce() -> *mut u8,
+    ) -> *mut u8 {
+        let Some(ring) = self.state.ring() else {
+            return call();
+        };
+        let Some(_guard) = Guard::enter() else {
+            return call();
+        };
+        let start_ticks = clock::now_ticks();
+        let ptr = call();
+        let latency_ticks = clock::now_ticks().wrapping_sub(start_ticks);
+        ring.push(RawEvent {
+            start_ticks,
+            size_bytes: size_bytes as u64,
+            addr: ptr as u64,
+            old_addr,
+            latency_ticks: u32::try_from(latency_ticks).unwrap_or(u32::MAX),
+            thread: guard::thread_number(),
+            align_log2: layout.align().trailing_zeros() as u8,
+            kind: kind as u8,
+        });
+        ptr
+    }
+}
+
+// SAFETY: every method forwards to the backing allocator with the caller's
+// arguments unchanged and returns its result unchanged; recording only reads
+// them.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for ReportingAllocator<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
+        self.observe(Kind::Alloc, layout, layout.size(), 0, || unsafe {
+            self.inner.alloc(layout)
+        })
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc_zeroed`'s contract for `layout`.
+        self.observe(Kind::AllocZeroed, layout, layout.size(), 0, || unsafe {
+            self.inner.alloc_zeroed(layout)
+        })
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `realloc`'s contract for `ptr`, `layout`
+        // and `new_size`; the backing allocator's realloc is used, not alloc +
+        // copy + free, so in-place growth shows up as such.
+        self.observe(Kind::Realloc, layout, new_size, ptr as u64, || unsafe {
+            self.inner.realloc(ptr, layout, new_size)
+        })
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        self.observe(Kind::Dealloc, layout, layout.size(), 0, || {
+            // SAFETY: the caller upholds `dealloc`'s contract for `ptr` and `layout`.
+            unsafe { self.inner.dealloc(ptr, layout) };
+            ptr
+        });
+    }
+}

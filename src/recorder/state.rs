@@ -1,0 +1,57 @@
+//! The state a reporting allocator shares between its allocation path and
+//! its control side.
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::ring::Ring;
+
+/// Const-constructible, so the allocator can be a `static`.
+pub(crate) struct State {
+    /// The ring while recording, null otherwise. Read on every allocation.
+    ring: AtomicPtr<Ring>,
+    /// Taken only by `start` and `finish`: never on the allocation path, so an
+    /// allocating thread can never hold it while another waits inside `alloc`.
+    control: Mutex<Control>,
+}
+
+pub(crate) struct Control {
+    pub recording: bool,
+    /// The ring of the last recording, reused by the next.
+    pub spare: Option<&'static Ring>,
+}
+
+impl State {
+    pub(crate) const fn new() -> State {
+        State {
+            ring: AtomicPtr::new(std::ptr::null_mut()),
+            control: Mutex::new(Control {
+                recording: false,
+                spare: None,
+            }),
+        }
+    }
+
+    /// The ring to record into, if recording.
+    #[inline(always)]
+    pub(crate) fn ring(&self) -> Option<&'static Ring> {
+        let ring = self.ring.load(Ordering::Acquire);
+        // SAFETY: only pointers from `Ring::leak_new` are stored, and rings
+        // are never freed.
+        unsafe { ring.as_ref() }
+    }
+
+    pub(crate) fn publish(&self, ring: &'static Ring) {
+        self.ring
+            .store(std::ptr::from_ref(ring).cast_mut(), Ordering::Release);
+    }
+
+    pub(crate) fn unpublish(&self) {
+        self.ring.store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    pub(crate) fn lock_control(&self) -> MutexGuard<'_, Control> {
+        // The control data stays consistent even if a holder panicked.
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

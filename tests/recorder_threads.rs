@@ -1,0 +1,103 @@
+//! Eight threads allocating at once through a tiny buffer: every event is
+//! recorded, per-thread counts are exact, producers wait instead of dropping,
+//! and nothing deadlocks.
+
+use std::alloc::{Layout, System};
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::Duration;
+
+use heapsnow::recorder::{self, Config, Event, Kind, ReportingAllocator, Sink};
+
+#[global_allocator]
+static GLOBAL: ReportingAllocator<System> = ReportingAllocator::new(System);
+
+const THREADS: usize = 8;
+const PAIRS_PER_THREAD: u64 = 100_000;
+/// A size nothing else in the test process asks for.
+const MARKER_BYTES: usize = 1234;
+
+#[derive(Default)]
+struct CountMarkers {
+    per_thread: HashMap<(u32, Kind), u64>,
+    events: u64,
+}
+
+impl Sink for CountMarkers {
+    fn write(&mut self, events: &[Event]) -> std::io::Result<()> {
+        self.events += events.len() as u64;
+        for event in events
+            .iter()
+            .filter(|e| e.size_bytes == MARKER_BYTES as u64)
+        {
+            *self
+                .per_thread
+                .entry((event.thread, event.kind))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn eight_threads_through_a_tiny_buffer_lose_nothing() {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let config = Config {
+            capacity_events: 256,
+            ..Config::default()
+        };
+        let recording = GLOBAL.start(config, CountMarkers::default()).unwrap();
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
+                    let me = recorder::thread_number();
+                    barrier.wait();
+                    for _ in 0..PAIRS_PER_THREAD {
+                        // SAFETY: freed right away with the layout it was made with.
+                        unsafe {
+                            std::alloc::dealloc(
+                                std::hint::black_box(std::alloc::alloc(layout)),
+                                layout,
+                            )
+                        };
+                    }
+                    me
+                })
+            })
+            .collect();
+        let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        done.send((numbers, recording.finish().unwrap())).unwrap();
+    });
+    let (numbers, finished) = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("deadlock: the recording did not finish within 2 minutes");
+
+    assert_eq!(
+        finished.events_recorded, finished.sink.events,
+        "every recorded event reached the sink"
+    );
+    for number in &numbers {
+        for kind in [Kind::Alloc, Kind::Dealloc] {
+            assert_eq!(
+                finished.sink.per_thread.get(&(*number, kind)).copied(),
+                Some(PAIRS_PER_THREAD),
+                "thread {number}, {kind}"
+            );
+        }
+    }
+    let marker_threads = finished
+        .sink
+        .per_thread
+        .keys()
+        .map(|(thread, _)| *thread)
+        .collect::<std::collections::HashSet<_>>();
+    assert_eq!(marker_threads.len(), THREADS);
+    assert!(
+        finished.waits > 0 && finished.wait_ns > 0,
+        "a 256-event buffer must make producers wait"
+    );
+}
