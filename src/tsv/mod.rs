@@ -4,11 +4,11 @@
 //! One header row, then one row per event. `bytes` and `ns` come first so the
 //! gnuplot script of the classic experiment still applies.
 
+mod file;
 mod write;
 
+pub use file::TsvFile;
 pub use write::{HEADER, write_row};
 
 /// Column names, in file order.
-pub const COLUMNS: [&str; 8] = [
-    "bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr",
-];
+pub const COLUMNS: [&str; 8] = ["bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr"];

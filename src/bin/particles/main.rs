@@ -1,1 +1,82 @@
-fn main() {}
+//! `particles`: the snow-particle world with every allocation timed.
+
+mod cli;
+mod headless;
+mod progress;
+mod recording;
+mod signals;
+mod table;
+#[cfg(feature = "window")]
+mod window;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use heapsnow::backing::{BACKING, Backing};
+use heapsnow::recorder::ReportingAllocator;
+
+use recording::{RunRecorder, StartFailure};
+
+#[global_allocator]
+static GLOBAL: ReportingAllocator<Backing> = ReportingAllocator::new(BACKING);
+
+/// Exit status for a usage error (bad options, unusable --out, no display).
+const EXIT_USAGE: u8 = 2;
+/// Exit status for a run whose simulation panicked.
+const EXIT_PANIC: u8 = 101;
+
+fn main() -> ExitCode {
+    let config = cli::Opts::parse().into_config(cli::command_line());
+    match run(&config) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("Error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+struct Failure {
+    error: anyhow::Error,
+    code: u8,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure { error, code: 1 }
+    }
+}
+
+fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
+    if !config.headless {
+        #[cfg(feature = "window")]
+        window::check_display().map_err(|error| Failure { error, code: EXIT_USAGE })?;
+        #[cfg(not(feature = "window"))]
+        return Err(Failure {
+            error: anyhow::anyhow!("this build has no window (built without the `window` feature): run with --headless"),
+            code: EXIT_USAGE,
+        });
+    }
+    let signals = signals::Signals::install().context("cannot install the signal handlers")?;
+    let recorder = RunRecorder::start(config, None).map_err(|failure| match failure {
+        StartFailure::Output(e) => Failure { error: e.into(), code: EXIT_USAGE },
+        StartFailure::Other(error) => Failure { error, code: 1 },
+    })?;
+    #[cfg(feature = "window")]
+    let result = if config.headless { headless::run(config, recorder, &signals)? } else { window::run(config, recorder, &signals)? };
+    #[cfg(not(feature = "window"))]
+    let result = headless::run(config, recorder, &signals)?;
+
+    print!("{}", table::render(&result));
+    if let Some(error) = result.write_error {
+        return Err(error.into());
+    }
+    if let Some(error) = &result.summary.error {
+        return Err(Failure { error: anyhow::anyhow!("{error} (the files hold everything recorded until then)"), code: EXIT_PANIC });
+    }
+    Ok(match result.summary.interrupted.then(|| signals.received()).flatten() {
+        Some(signal) => ExitCode::from(128 + signal as u8),
+        None => ExitCode::SUCCESS,
+    })
+}

@@ -1,0 +1,8 @@
+//! What a simulator run writes: the output folder and the sink that turns
+//! recorded events into `alloc.tsv` and latency histograms.
+
+mod output;
+mod sink;
+
+pub use output::{OutputDir, OutputError};
+pub use sink::{RunSink, Tap};
