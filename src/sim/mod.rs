@@ -1,1 +1,6 @@
-//! The particle world (to be written).
+//! The particle world: snow-like particles rising from the bottom edge and
+//! fading, born and removed at random every frame.
+
+mod particle;
+
+pub use particle::{HEIGHT, Particle, WIDTH};
