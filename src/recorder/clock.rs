@@ -28,9 +28,11 @@ static USE_TSC: AtomicBool = AtomicBool::new(false);
 /// Origin of the monotonic ticks.
 static MONOTONIC_BASE: OnceLock<Instant> = OnceLock::new();
 
-/// The current time in ticks of the selected source.
+/// The current time in ticks of the clock the allocation path reads (the TSC
+/// or the monotonic clock, as the last recording chose): what the recorder's
+/// own timing costs, for benchmarks.
 #[inline(always)]
-pub(crate) fn now_ticks() -> u64 {
+pub fn now_ticks() -> u64 {
     #[cfg(target_arch = "x86_64")]
     if USE_TSC.load(Ordering::Relaxed) {
         // SAFETY: `rdtsc` has no preconditions; USE_TSC is only set on x86_64.

@@ -19,7 +19,7 @@ mod state;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-pub use clock::{Calibration, ClockSource};
+pub use clock::{Calibration, ClockSource, now_ticks};
 pub use drain::Sink;
 pub use event::{Event, Kind, UnknownKind};
 pub use guard::{thread_number, without_recording};

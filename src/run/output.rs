@@ -19,7 +19,10 @@ pub struct OutputError {
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
-    move |source| OutputError { path: path.to_owned(), source }
+    move |source| OutputError {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// A folder holding `alloc.tsv`, `summary.json` and `latency.hgrm`.
@@ -34,7 +37,9 @@ impl OutputDir {
     /// Returns the folder and `alloc.tsv`, open with its header written.
     pub fn prepare(dir: &Path) -> Result<(OutputDir, TsvFile), OutputError> {
         std::fs::create_dir_all(dir).map_err(at(dir))?;
-        let output = OutputDir { dir: dir.to_owned() };
+        let output = OutputDir {
+            dir: dir.to_owned(),
+        };
         for path in [output.summary_path(), output.hgrm_path()] {
             File::create(&path).map_err(at(&path))?;
         }

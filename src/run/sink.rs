@@ -22,7 +22,11 @@ pub struct RunSink {
 impl RunSink {
     /// A sink writing to `tsv`.
     pub fn new(tsv: TsvFile) -> RunSink {
-        RunSink { tsv, histograms: LatencyHistograms::new(), tap: None }
+        RunSink {
+            tsv,
+            histograms: LatencyHistograms::new(),
+            tap: None,
+        }
     }
 
     /// Also hands every batch to `tap`.

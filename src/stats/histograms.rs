@@ -65,7 +65,8 @@ impl Default for LatencyHistograms {
 }
 
 fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKED_NS, SIGNIFICANT_DIGITS).expect("constant bounds are valid")
+    Histogram::new_with_bounds(1, MAX_TRACKED_NS, SIGNIFICANT_DIGITS)
+        .expect("constant bounds are valid")
 }
 
 impl LatencyHistograms {
@@ -118,7 +119,16 @@ mod tests {
     use super::*;
 
     fn event(kind: Kind, latency_ns: u64, thread: u32) -> Event {
-        Event { kind, size_bytes: 8, align_bytes: 8, latency_ns, t_ns: 0, thread, addr: 1, old_addr: None }
+        Event {
+            kind,
+            size_bytes: 8,
+            align_bytes: 8,
+            latency_ns,
+            t_ns: 0,
+            thread,
+            addr: 1,
+            old_addr: None,
+        }
     }
 
     #[test]
@@ -135,7 +145,10 @@ mod tests {
         assert_eq!(alloc.p99, 990);
         assert_eq!(alloc.max, 1000);
         assert!((alloc.mean - 500.5).abs() < 1.0);
-        assert_eq!(summaries["dealloc"].max, 1, "0 ns is counted as the lowest value");
+        assert_eq!(
+            summaries["dealloc"].max, 1,
+            "0 ns is counted as the lowest value"
+        );
         assert!(!summaries.contains_key("realloc"));
         assert_eq!(histograms.per_thread().get(&1), Some(&1000));
         assert_eq!(histograms.all().len(), 1001);

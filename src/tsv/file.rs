@@ -53,7 +53,11 @@ impl TsvFile {
             write_row(&mut self.buffer, event);
         }
         self.rows_buffered += events.len() as u64;
-        if self.buffer.len() >= FLUSH_BYTES { self.flush() } else { Ok(()) }
+        if self.buffer.len() >= FLUSH_BYTES {
+            self.flush()
+        } else {
+            Ok(())
+        }
     }
 
     /// Writes every gathered row to the file.
@@ -99,6 +103,9 @@ mod tests {
         tsv.flush().unwrap();
         assert_eq!(tsv.rows_written(), 2);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, format!("{HEADER}80\t12\talloc\t8\t5\t1\t0xabc\t\n80\t12\talloc\t8\t5\t1\t0xabc\t\n"));
+        assert_eq!(
+            text,
+            format!("{HEADER}80\t12\talloc\t8\t5\t1\t0xabc\t\n80\t12\talloc\t8\t5\t1\t0xabc\t\n")
+        );
     }
 }

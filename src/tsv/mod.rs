@@ -11,4 +11,6 @@ pub use file::TsvFile;
 pub use write::{HEADER, write_row};
 
 /// Column names, in file order.
-pub const COLUMNS: [&str; 8] = ["bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr"];
+pub const COLUMNS: [&str; 8] = [
+    "bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr",
+];

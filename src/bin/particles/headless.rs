@@ -77,6 +77,7 @@ fn spawn_world(
     frames_done: Arc<Vec<AtomicU64>>,
 ) -> Result<JoinHandle<WorldEnd>> {
     let (strategy, particles, seed, frames) = (config.strategy, config.particles, config.seed, config.frames);
+    let panic_after_frames = config.panic_after_frames;
     std::thread::Builder::new()
         .name(format!("world-{index}"))
         .spawn(move || {
@@ -89,6 +90,9 @@ fn spawn_world(
                 world.step();
                 frame += 1;
                 counter.store(frame, Ordering::Relaxed);
+                if panic_after_frames == Some(frame) {
+                    panic!("asked to panic after {frame} frames (--panic-after-frames)");
+                }
             }
             WorldEnd { thread_number, particles: world.len() as u64 }
         })

@@ -1,0 +1,124 @@
+//! What recording costs per allocation: 80-byte alloc + dealloc pairs
+//! through the backing allocator alone, through the reporting allocator while
+//! it records, and through the classic approach (time the call, then one
+//! formatted write per event, here to /dev/null). The timer floor is the cost
+//! of the two clock reads the recorder makes per event.
+//!
+//! `cargo bench --no-default-features --bench recorder`; add
+//! `--features mimalloc,jemalloc` for those backing allocators.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fs::File;
+use std::hint::black_box;
+use std::io::Write;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use heapsnow::recorder::{Config, Event, ReportingAllocator, Sink, now_ticks};
+
+/// Counts events and drops them: the drain's cheapest possible sink.
+struct Discard(u64);
+
+impl Sink for Discard {
+    fn write(&mut self, events: &[Event]) -> std::io::Result<()> {
+        self.0 += events.len() as u64;
+        Ok(())
+    }
+}
+
+/// The classic program's allocator: `Instant` around the call and one
+/// unbuffered formatted line per event.
+struct Classic<A> {
+    inner: A,
+    out: File,
+}
+
+// SAFETY: forwards to the inner allocator unchanged.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Classic<A> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let start = Instant::now();
+        // SAFETY: the caller upholds `alloc`'s contract.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        let elapsed = start.elapsed();
+        let _ = writeln!(&self.out, "{}\t{}", layout.size(), elapsed.as_nanos());
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let start = Instant::now();
+        // SAFETY: the caller upholds `dealloc`'s contract.
+        unsafe { self.inner.dealloc(ptr, layout) };
+        let elapsed = start.elapsed();
+        let _ = writeln!(&self.out, "{}\t{}", layout.size(), elapsed.as_nanos());
+    }
+}
+
+const LAYOUT: Layout = match Layout::from_size_align(80, 8) {
+    Ok(layout) => layout,
+    Err(_) => panic!("valid layout"),
+};
+
+fn pair(allocator: &impl GlobalAlloc) {
+    // SAFETY: the pointer is freed once with the layout it was allocated with.
+    unsafe {
+        let ptr = black_box(allocator.alloc(LAYOUT));
+        allocator.dealloc(ptr, LAYOUT);
+    }
+}
+
+fn bench_backing<A: GlobalAlloc + Sync>(
+    c: &mut Criterion,
+    name: &str,
+    bare: &A,
+    reporting: &'static ReportingAllocator<A>,
+    classic: &Classic<A>,
+) {
+    let mut group = c.benchmark_group(format!("alloc+dealloc 80 B/{name}"));
+    group.bench_function("bare", |b| b.iter(|| pair(bare)));
+    group.bench_function("reporting, not recording", |b| b.iter(|| pair(reporting)));
+    let recording = reporting.start(Config { capacity_events: 1 << 22, ..Config::default() }, Discard(0)).unwrap();
+    group.bench_function("timer floor (2 pairs of clock reads)", |b| {
+        b.iter(|| {
+            let first = black_box(now_ticks()).wrapping_sub(black_box(now_ticks()));
+            let second = black_box(now_ticks()).wrapping_sub(black_box(now_ticks()));
+            black_box(first.wrapping_add(second))
+        })
+    });
+    group.bench_function("reporting, recording", |b| b.iter(|| pair(reporting)));
+    let finished = recording.finish().unwrap();
+    assert_eq!(finished.events_recorded, finished.sink.0, "the drain received every event");
+    group.bench_function("classic (Instant + a formatted write per event)", |b| b.iter(|| pair(classic)));
+    group.finish();
+}
+
+fn dev_null() -> File {
+    File::options().write(true).open("/dev/null").expect("/dev/null")
+}
+
+fn system(c: &mut Criterion) {
+    static REPORTING: ReportingAllocator<System> = ReportingAllocator::new(System);
+    bench_backing(c, "system", &System, &REPORTING, &Classic { inner: System, out: dev_null() });
+}
+
+#[cfg(feature = "mimalloc")]
+fn mimalloc(c: &mut Criterion) {
+    use mimalloc::MiMalloc;
+    static REPORTING: ReportingAllocator<MiMalloc> = ReportingAllocator::new(MiMalloc);
+    bench_backing(c, "mimalloc", &MiMalloc, &REPORTING, &Classic { inner: MiMalloc, out: dev_null() });
+}
+
+#[cfg(not(feature = "mimalloc"))]
+fn mimalloc(_: &mut Criterion) {}
+
+#[cfg(feature = "jemalloc")]
+fn jemalloc(c: &mut Criterion) {
+    use tikv_jemallocator::Jemalloc;
+    static REPORTING: ReportingAllocator<Jemalloc> = ReportingAllocator::new(Jemalloc);
+    bench_backing(c, "jemalloc", &Jemalloc, &REPORTING, &Classic { inner: Jemalloc, out: dev_null() });
+}
+
+#[cfg(not(feature = "jemalloc"))]
+fn jemalloc(_: &mut Criterion) {}
+
+criterion_group!(benches, system, mimalloc, jemalloc);
+criterion_main!(benches);
