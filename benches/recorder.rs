@@ -76,7 +76,15 @@ fn bench_backing<A: GlobalAlloc + Sync>(
     let mut group = c.benchmark_group(format!("alloc+dealloc 80 B/{name}"));
     group.bench_function("bare", |b| b.iter(|| pair(bare)));
     group.bench_function("reporting, not recording", |b| b.iter(|| pair(reporting)));
-    let recording = reporting.start(Config { capacity_events: 1 << 22, ..Config::default() }, Discard(0)).unwrap();
+    let recording = reporting
+        .start(
+            Config {
+                capacity_events: 1 << 22,
+                ..Config::default()
+            },
+            Discard(0),
+        )
+        .unwrap();
     group.bench_function("timer floor (2 pairs of clock reads)", |b| {
         b.iter(|| {
             let first = black_box(now_ticks()).wrapping_sub(black_box(now_ticks()));
@@ -86,25 +94,51 @@ fn bench_backing<A: GlobalAlloc + Sync>(
     });
     group.bench_function("reporting, recording", |b| b.iter(|| pair(reporting)));
     let finished = recording.finish().unwrap();
-    assert_eq!(finished.events_recorded, finished.sink.0, "the drain received every event");
-    group.bench_function("classic (Instant + a formatted write per event)", |b| b.iter(|| pair(classic)));
+    assert_eq!(
+        finished.events_recorded, finished.sink.0,
+        "the drain received every event"
+    );
+    group.bench_function("classic (Instant + a formatted write per event)", |b| {
+        b.iter(|| pair(classic))
+    });
     group.finish();
 }
 
 fn dev_null() -> File {
-    File::options().write(true).open("/dev/null").expect("/dev/null")
+    File::options()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null")
 }
 
 fn system(c: &mut Criterion) {
     static REPORTING: ReportingAllocator<System> = ReportingAllocator::new(System);
-    bench_backing(c, "system", &System, &REPORTING, &Classic { inner: System, out: dev_null() });
+    bench_backing(
+        c,
+        "system",
+        &System,
+        &REPORTING,
+        &Classic {
+            inner: System,
+            out: dev_null(),
+        },
+    );
 }
 
 #[cfg(feature = "mimalloc")]
 fn mimalloc(c: &mut Criterion) {
     use mimalloc::MiMalloc;
     static REPORTING: ReportingAllocator<MiMalloc> = ReportingAllocator::new(MiMalloc);
-    bench_backing(c, "mimalloc", &MiMalloc, &REPORTING, &Classic { inner: MiMalloc, out: dev_null() });
+    bench_backing(
+        c,
+        "mimalloc",
+        &MiMalloc,
+        &REPORTING,
+        &Classic {
+            inner: MiMalloc,
+            out: dev_null(),
+        },
+    );
 }
 
 #[cfg(not(feature = "mimalloc"))]
@@ -114,7 +148,16 @@ fn mimalloc(_: &mut Criterion) {}
 fn jemalloc(c: &mut Criterion) {
     use tikv_jemallocator::Jemalloc;
     static REPORTING: ReportingAllocator<Jemalloc> = ReportingAllocator::new(Jemalloc);
-    bench_backing(c, "jemalloc", &Jemalloc, &REPORTING, &Classic { inner: Jemalloc, out: dev_null() });
+    bench_backing(
+        c,
+        "jemalloc",
+        &Jemalloc,
+        &REPORTING,
+        &Classic {
+            inner: Jemalloc,
+            out: dev_null(),
+        },
+    );
 }
 
 #[cfg(not(feature = "jemalloc"))]

@@ -1,0 +1,127 @@
+//! The experiments end to end: storage strategies and several worlds.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{particles, read_summary, read_tsv};
+
+fn run(dir: &Path, args: &[&str]) {
+    let output = particles()
+        .args(["--headless", "--quiet", "--out"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// (kind, bytes) sequences per simulation thread, in world order as far as the
+/// run tells it (thread numbers are handed out as threads first allocate).
+fn sequences_per_world(dir: &Path) -> Vec<Vec<(String, u64)>> {
+    let summary = read_summary(dir);
+    let mut per_thread: BTreeMap<u32, Vec<(String, u64)>> = summary["sim_threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t.as_u64().unwrap() as u32, Vec::new()))
+        .collect();
+    for row in read_tsv(dir) {
+        if let Some(sequence) = per_thread.get_mut(&row.thread()) {
+            sequence.push((row.kind().to_owned(), row.bytes()));
+        }
+    }
+    per_thread.into_values().collect()
+}
+
+fn sim_events(strategy: &str, frames: u64) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    run(
+        dir.path(),
+        &[
+            "--strategy",
+            strategy,
+            "--frames",
+            &frames.to_string(),
+            "--seed",
+            "3",
+        ],
+    );
+    let summary = read_summary(dir.path());
+    assert_eq!(summary["strategy"], strategy);
+    sequences_per_world(dir.path()).iter().map(Vec::len).sum()
+}
+
+#[test]
+fn inline_and_pool_allocate_a_constant_not_per_frame() {
+    for strategy in ["inline", "pool"] {
+        let short = sim_events(strategy, 2_000);
+        let long = sim_events(strategy, 20_000);
+        assert!(short < 100, "{strategy}: {short} events in 2000 frames");
+        assert!(
+            long < short + 30,
+            "{strategy}: {short} events in 2000 frames but {long} in 20000"
+        );
+    }
+    let boxed = sim_events("boxed", 2_000);
+    assert!(
+        boxed > 2_000 + 1_000,
+        "boxed allocates every frame: {boxed}"
+    );
+}
+
+#[test]
+fn four_worlds_on_four_threads_are_each_deterministic() {
+    let (four, again, one) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    run(
+        four.path(),
+        &["--threads", "4", "--frames", "1500", "--seed", "5"],
+    );
+    run(
+        again.path(),
+        &["--threads", "4", "--frames", "1500", "--seed", "5"],
+    );
+    run(
+        one.path(),
+        &["--threads", "1", "--frames", "1500", "--seed", "5"],
+    );
+
+    let summary = read_summary(four.path());
+    assert_eq!(summary["threads"], 4);
+    assert_eq!(summary["frames"], 6000, "frames count over all worlds");
+    let mut worlds = sequences_per_world(four.path());
+    assert_eq!(worlds.len(), 4, "four simulation threads with events");
+    assert!(worlds.iter().all(|w| w.len() > 1000));
+    let thread_events = summary["thread_events"].as_object().unwrap();
+    for thread in summary["sim_threads"].as_array().unwrap() {
+        assert!(thread_events[&thread.to_string()].as_u64().unwrap() > 1000);
+    }
+
+    // Thread numbers depend on which thread allocates first, so compare the
+    // worlds as a set.
+    let mut worlds_again = sequences_per_world(again.path());
+    worlds.sort();
+    worlds_again.sort();
+    assert_eq!(worlds, worlds_again);
+    let single = sequences_per_world(one.path()).pop().unwrap();
+    assert!(
+        worlds.contains(&single),
+        "world 0 of four is the single world of the same seed"
+    );
+    assert_eq!(
+        worlds.iter().filter(|w| **w == single).count(),
+        1,
+        "the other worlds differ"
+    );
+}
