@@ -79,7 +79,7 @@ fn bench_backing<A: GlobalAlloc + Sync>(
     let recording = reporting
         .start(
             Config {
-                capacity_events: 1 << 22,
+                capacity_events: 1 << 16,
                 ..Config::default()
             },
             Discard(0),

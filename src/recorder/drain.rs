@@ -83,6 +83,9 @@ pub(crate) fn run<S: Sink>(
             next_ticket += 1;
         }
         if !batch.is_empty() {
+            ring.release(next_ticket);
+        }
+        if !batch.is_empty() {
             // After a failure keep draining, so producers never wait forever,
             // but write nothing more.
             if error.is_none()

@@ -2,17 +2,20 @@
 //!
 //! A ring of fixed-size slots, reserved once from the system allocator (never
 //! through the global allocator). Producers take a ticket with one
-//! `fetch_add`, wait until the slot of that ticket is free, write the event and
-//! publish it by bumping the slot's sequence number; the single consumer reads
-//! slots in ticket order. No locks: a producer only ever waits for the drain,
-//! and never loses an event. The top bit of the ticket counter closes the ring:
-//! tickets taken after closing are refused, tickets taken before are all
-//! published, so "recorded" is exactly the counter's value at closing.
+//! `fetch_add`, wait until the consumer has released the ticket one lap
+//! earlier, write the event and publish it by storing the ticket in the slot;
+//! the single consumer reads slots in ticket order and releases them a batch
+//! at a time. The consumer never writes to a slot, so a slot's cache line
+//! travels from producer to consumer once per lap and never back. No locks: a
+//! producer only ever waits for the drain, and never loses an event. The top
+//! bit of the ticket counter closes the ring: tickets taken after closing are
+//! refused, tickets taken before are all published, so "recorded" is exactly
+//! the counter's value at closing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::clock;
 
@@ -35,9 +38,17 @@ pub(crate) struct RawEvent {
 }
 
 struct Slot {
-    /// `ticket` when free for that ticket, `ticket + 1` once it holds its event.
-    sequence: AtomicU64,
+    /// The low 32 bits of `ticket + 1` once the slot holds the event of
+    /// `ticket`; 0 in a fresh ring. Producers are never more than one lap
+    /// ahead of the consumer, so 32 bits cannot wrap into a false match.
+    published: AtomicU32,
     event: UnsafeCell<MaybeUninit<RawEvent>>,
+}
+
+/// What `published` holds once `ticket`'s event is in its slot.
+#[inline]
+fn publication(ticket: u64) -> u32 {
+    (ticket as u32).wrapping_add(1)
 }
 
 /// Keeps the producers' counter and the consumer's fields on separate lines.
@@ -46,16 +57,21 @@ struct Padded<T>(T);
 
 pub(crate) struct Ring {
     tickets: Padded<AtomicU64>,
+    /// Tickets below this are consumed: their slots may be written again.
+    /// Stored by the consumer once per batch, so producers mostly read it
+    /// from their own cache.
+    released: Padded<AtomicU64>,
     wait_ticks: Padded<AtomicU64>,
     waits: AtomicU64,
     slots: *mut Slot,
     capacity: u64,
 }
 
-// SAFETY: slots are only accessed under the ticket/sequence protocol: a slot's
-// event is written by the one producer holding its ticket before the release
-// store of its sequence, and read by the single consumer after the matching
-// acquire load.
+// SAFETY: slots are only accessed under the ticket protocol: a slot's event is
+// written by the one producer holding its ticket, after the consumer released
+// the ticket a lap before (acquire/release on `released`), and read by the
+// single consumer after the acquire load of `published` that saw the
+// producer's release store.
 unsafe impl Sync for Ring {}
 // SAFETY: as above; the raw pointer is owned memory that is never freed.
 unsafe impl Send for Ring {}
@@ -79,13 +95,14 @@ impl Ring {
             // SAFETY: `index < capacity`, inside the allocation just made.
             unsafe {
                 slots.add(index).write(Slot {
-                    sequence: AtomicU64::new(index as u64),
+                    published: AtomicU32::new(0),
                     event: UnsafeCell::new(MaybeUninit::uninit()),
                 })
             };
         }
         let ring = Ring {
             tickets: Padded(AtomicU64::new(0)),
+            released: Padded(AtomicU64::new(0)),
             wait_ticks: Padded(AtomicU64::new(0)),
             waits: AtomicU64::new(0),
             slots,
@@ -109,10 +126,11 @@ impl Ring {
     /// Makes an empty, open ring again. Only while no drain runs.
     pub(crate) fn reset(&self) {
         for ticket in 0..self.capacity {
-            self.slot(ticket).sequence.store(ticket, Ordering::Relaxed);
+            self.slot(ticket).published.store(0, Ordering::Relaxed);
         }
         self.wait_ticks.0.store(0, Ordering::Relaxed);
         self.waits.store(0, Ordering::Relaxed);
+        self.released.0.store(0, Ordering::Release);
         self.tickets.0.store(0, Ordering::Release);
     }
 
@@ -124,22 +142,22 @@ impl Ring {
         if ticket & CLOSED != 0 {
             return false;
         }
-        let slot = self.slot(ticket);
-        if slot.sequence.load(Ordering::Acquire) != ticket {
-            self.wait_until_free(slot, ticket);
+        if ticket >= self.released.0.load(Ordering::Acquire) + self.capacity {
+            self.wait_for_room(ticket);
         }
-        // SAFETY: the slot's sequence equals our ticket, so the consumer is
-        // done with it and no other producer holds this ticket.
+        let slot = self.slot(ticket);
+        // SAFETY: the consumer has released the ticket one lap before ours, so
+        // it is done with this slot, and no other producer holds our ticket.
         unsafe { (*slot.event.get()).write(event) };
-        slot.sequence.store(ticket + 1, Ordering::Release);
+        slot.published.store(publication(ticket), Ordering::Release);
         true
     }
 
     #[cold]
-    fn wait_until_free(&self, slot: &Slot, ticket: u64) {
+    fn wait_for_room(&self, ticket: u64) {
         let start = clock::now_ticks();
         let mut spins = 0u32;
-        while slot.sequence.load(Ordering::Acquire) != ticket {
+        while ticket >= self.released.0.load(Ordering::Acquire) + self.capacity {
             if spins < 64 {
                 std::hint::spin_loop();
                 spins += 1;
@@ -154,19 +172,25 @@ impl Ring {
         self.waits.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Consumer side: the event of `ticket`, if it has been published.
+    /// Consumer side: the event of `ticket`, if it has been published. The
+    /// slot stays reserved until [`Ring::release`].
     #[inline]
     pub(crate) fn take(&self, ticket: u64) -> Option<RawEvent> {
         let slot = self.slot(ticket);
-        if slot.sequence.load(Ordering::Acquire) != ticket + 1 {
+        if slot.published.load(Ordering::Acquire) != publication(ticket) {
             return None;
         }
         // SAFETY: the acquire load saw the producer's release store, so the
-        // event is fully written, and producers leave it alone until we free it.
-        let event = unsafe { (*slot.event.get()).assume_init() };
-        slot.sequence
-            .store(ticket + self.capacity, Ordering::Release);
-        Some(event)
+        // event is fully written, and no producer writes the slot again until
+        // we release this ticket.
+        Some(unsafe { (*slot.event.get()).assume_init() })
+    }
+
+    /// Consumer side: every ticket below `next` has been taken; producers may
+    /// reuse their slots.
+    #[inline]
+    pub(crate) fn release(&self, next: u64) {
+        self.released.0.store(next, Ordering::Release);
     }
 
     /// Closes the ring and returns how many tickets were taken before.
@@ -181,10 +205,7 @@ impl Ring {
 
     /// Total ticks producers spent waiting for a free slot, and how many waits.
     pub(crate) fn wait_totals(&self) -> (u64, u64) {
-        (
-            self.wait_ticks.0.load(Ordering::Relaxed),
-            self.waits.load(Ordering::Relaxed),
-        )
+        (self.wait_ticks.0.load(Ordering::Relaxed), self.waits.load(Ordering::Relaxed))
     }
 }
 
@@ -213,6 +234,7 @@ mod tests {
         }
         assert_eq!(ring.take(0).unwrap().size_bytes, 0);
         assert_eq!(ring.take(1).unwrap().size_bytes, 1);
+        ring.release(2);
         assert!(ring.push(event(3)));
         assert_eq!(ring.close(), 4);
         assert!(!ring.push(event(99)), "a closed ring refuses events");
@@ -234,6 +256,7 @@ mod tests {
             if let Some(taken) = ring.take(next) {
                 assert_eq!(taken.size_bytes, next);
                 next += 1;
+                ring.release(next);
             }
         }
         producer.join().unwrap();
