@@ -32,6 +32,7 @@ impl Kind {
     }
 
     /// The kind with this `repr(u8)` value.
+    #[allow(dead_code)] // for the recorder's event buffer (core issue)
     pub(crate) fn from_u8(value: u8) -> Kind {
         match value {
             0 => Kind::Alloc,

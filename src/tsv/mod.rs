@@ -4,8 +4,10 @@
 //! One header row, then one row per event. `bytes` and `ns` come first so the
 //! gnuplot script of the classic experiment still applies.
 
+mod read;
 mod write;
 
+pub use read::{FieldProblem, MAX_LINE_BYTES, ReadError, ReadErrorKind, Reader};
 pub use write::{HEADER, write_row};
 
 /// Column names, in file order.

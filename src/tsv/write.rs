@@ -61,8 +61,14 @@ mod tests {
             addr: 0x7f00_dead_beef,
             old_addr: Some(0x10),
         };
-        assert_eq!(row(&event), "160\t42\trealloc\t8\t1000000\t3\t0x7f00deadbeef\t0x10\n");
-        assert_eq!(HEADER.trim_end().split('\t').collect::<Vec<_>>(), super::super::COLUMNS);
+        assert_eq!(
+            row(&event),
+            "160\t42\trealloc\t8\t1000000\t3\t0x7f00deadbeef\t0x10\n"
+        );
+        assert_eq!(
+            HEADER.trim_end().split('\t').collect::<Vec<_>>(),
+            super::super::COLUMNS
+        );
     }
 
     #[test]
