@@ -58,6 +58,9 @@ fn run_colour(run_index: usize) -> RGBColor {
     RUN_COLOURS[run_index % RUN_COLOURS.len()]
 }
 
+/// Draws one chart in one format into a folder; returns the file written.
+type RenderFn = fn(&[RunStats], &Path, ImageFormat) -> Result<PathBuf>;
+
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A chart: a file name and a drawing of the runs.
@@ -79,7 +82,7 @@ pub fn draw_all(
     register_fonts();
     // Charts are independent: draw them on all cores (PNG encoding is most
     // of the time).
-    let jobs: [fn(&[RunStats], &Path, ImageFormat) -> Result<PathBuf>; 5] = [
+    let jobs: [RenderFn; 5] = [
         render::<scatter::Scatter>,
         render::<percentiles::Percentiles>,
         render::<timeline::Timeline>,
