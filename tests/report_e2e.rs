@@ -333,6 +333,63 @@ fn a_million_points_make_a_small_svg() {
 }
 
 #[test]
+fn extreme_but_valid_values_are_drawn() {
+    // Debug builds check overflow: a chart mapping a value off its axis panics.
+    let event = |kind, size_bytes, latency_ns, t_ns, addr, old_addr| Event {
+        kind,
+        size_bytes,
+        align_bytes: 8,
+        latency_ns,
+        t_ns,
+        thread: u32::MAX,
+        addr,
+        old_addr,
+    };
+    let dir = TempDir::new().unwrap();
+    let extreme = write_tsv(
+        dir.path(),
+        "extreme",
+        &[
+            event(Kind::Alloc, u64::MAX, u64::MAX, u64::MAX, u64::MAX, None),
+            event(Kind::Realloc, 1, 1, 0, 0x10, Some(0x20)),
+            event(Kind::AllocZeroed, 0, 0, 3, 0, None),
+            event(Kind::Dealloc, 0, 0, 5, 0x10, None),
+        ],
+    );
+    let frees_only = write_tsv(
+        dir.path(),
+        "frees-only",
+        &[
+            event(Kind::Dealloc, 0, 0, 0, 0, None),
+            event(Kind::Dealloc, 0, 0, 0, 0, None),
+        ],
+    );
+    let single = write_tsv(
+        dir.path(),
+        "single",
+        &[event(Kind::Alloc, 16, 42, 0, 0x10, None)],
+    );
+    let out = dir.path().join("report");
+    let files = [&extreme, &frees_only, &single].map(|path| path.to_str().unwrap().to_owned());
+    let mut args = vec!["--format", "both"];
+    args.extend(files.iter().map(String::as_str));
+    run_report(&out, &args);
+    for chart in CHARTS {
+        assert_eq!(png_size(&out.join(format!("{chart}.png"))), (1280, 800));
+        assert!(out.join(format!("{chart}.svg")).exists());
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let row = table_row(&summary, "### extreme\n", "alloc");
+    assert_eq!(row[7], u64::MAX.to_string(), "max is exact");
+    assert_eq!(row[8], format!("{}.0", u64::MAX), "mean is exact");
+    let row = table_row(&summary, "### single\n", "dealloc");
+    assert_eq!(row[1..], ["0", "–", "–", "–", "–", "–", "–", "–"]);
+
+    // Alone, a run whose every call starts and ends at 0 ns.
+    run_report(&dir.path().join("report-0"), &[&files[1]]);
+}
+
+#[test]
 #[ignore = "needs the particles binary (core issue)"]
 fn reports_on_a_real_particles_run() {
     let dir = TempDir::new().unwrap();

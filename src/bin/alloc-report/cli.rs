@@ -9,11 +9,25 @@ use clap::{Parser, ValueEnum};
 /// Turn alloc.tsv files written by heapsnow's reporting allocator into
 /// charts and a markdown summary.
 ///
-/// Writes scatter, percentiles, timeline, size_classes and lifetimes charts
-/// plus summary.md into the output folder. With several files, every chart
-/// and the summary compare the runs side by side.
+/// Writes into the output folder:
+///   scatter       size against latency, log-log, drawn as a density
+///   percentiles   latency by percentile per kind, HdrHistogram style
+///   timeline      p50, p99 and max latency and the allocation rate over time
+///   size_classes  p50 and p99 latency and call count per power-of-two size
+///   lifetimes     how long objects live, from allocation to release
+///   summary.md    count and latency percentiles per run and kind
+///
+/// With several files, every chart and summary.md compare the runs side by
+/// side. Each file is read in one streaming pass; memory does not grow with
+/// its length.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about, after_help = EXAMPLES)]
+#[command(
+    version,
+    about = "Turn alloc.tsv files written by heapsnow's reporting allocator into charts and a markdown summary.",
+    long_about,
+    verbatim_doc_comment,
+    after_help = EXAMPLES
+)]
 pub struct Opts {
     /// alloc.tsv files to report on. Write LABEL=PATH to name a run;
     /// otherwise a run is named after the folder holding its file.

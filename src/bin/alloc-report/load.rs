@@ -23,12 +23,6 @@ pub fn load_runs(runs: &[RunSpec], progress: &ProgressBar) -> Result<Vec<RunStat
     for run in runs {
         check_is_file(&run.path)?;
     }
-    let total_bytes = runs
-        .iter()
-        .map(|run| std::fs::metadata(&run.path).map_or(0, |m| m.len()))
-        .sum();
-    progress.set_length(total_bytes);
-
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(runs.len());
@@ -55,6 +49,14 @@ pub fn load_runs(runs: &[RunSpec], progress: &ProgressBar) -> Result<Vec<RunStat
                 .expect("every run was loaded")
         })
         .collect()
+}
+
+/// The bytes there are to read, for the progress bar (unreadable files count 0:
+/// their error comes when they are opened).
+pub fn total_bytes(runs: &[RunSpec]) -> u64 {
+    runs.iter()
+        .map(|run| std::fs::metadata(&run.path).map_or(0, |m| m.len()))
+        .sum()
 }
 
 fn check_is_file(path: &Path) -> Result<()> {

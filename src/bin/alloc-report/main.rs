@@ -29,7 +29,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let config = cli::Opts::parse().into_config()?;
-    let progress = progress::bytes_bar(0, config.progress);
+    let progress = progress::bytes_bar(load::total_bytes(&config.runs), config.progress);
     let runs = load::load_runs(&config.runs, &progress)?;
     progress.set_message("drawing");
 

@@ -25,35 +25,69 @@ pub fn kinds_seen(runs: &[RunStats]) -> Vec<Kind> {
         .collect()
 }
 
-/// The values of one table row: count, the percentiles, max and mean, all
-/// in ns except the count; `None` without calls.
-fn row_values(stats: &KindStats) -> Option<Vec<f64>> {
-    if stats.count() == 0 {
-        return None;
+/// One table row: count, the percentiles, max and mean (latencies in ns).
+struct Row {
+    count: u64,
+    percentiles_ns: Vec<u64>,
+    max_ns: u64,
+    mean_ns: f64,
+    /// The mean to one decimal, from the exact sum (an f64 would round
+    /// means past 2^53 ns).
+    mean_text: String,
+}
+
+impl Row {
+    /// `None` without calls.
+    fn of(stats: &KindStats) -> Option<Row> {
+        (stats.count() > 0).then(|| Row {
+            count: stats.count(),
+            percentiles_ns: stats
+                .latency_ns
+                .value_at_quantiles(PERCENTILES.map(|(_, q)| q))
+                .collect(),
+            max_ns: stats.max_ns,
+            mean_ns: stats.mean_ns(),
+            mean_text: mean_to_tenths(stats.sum_ns, stats.count()),
+        })
     }
-    let mut values = vec![stats.count() as f64];
-    values.extend(
-        stats
-            .latency_ns
-            .value_at_quantiles(PERCENTILES.map(|(_, q)| q))
-            .map(|v| v as f64),
-    );
-    values.push(stats.max_ns as f64);
-    values.push(stats.mean_ns());
-    Some(values)
+
+    /// The cells, in [`STATISTICS`] order, exact integers but the mean.
+    fn cells(&self) -> Vec<String> {
+        let mut cells = vec![self.count.to_string()];
+        cells.extend(self.percentiles_ns.iter().map(u64::to_string));
+        cells.push(self.max_ns.to_string());
+        cells.push(self.mean_text.clone());
+        cells
+    }
+
+    /// The values, in [`STATISTICS`] order, for ratios.
+    fn values(&self) -> Vec<f64> {
+        let mut values = vec![self.count as f64];
+        values.extend(self.percentiles_ns.iter().map(|&v| v as f64));
+        values.push(self.max_ns as f64);
+        values.push(self.mean_ns);
+        values
+    }
+}
+
+/// `sum / count` rounded to one decimal, in integer arithmetic.
+fn mean_to_tenths(sum: u128, count: u64) -> String {
+    let count = u128::from(count);
+    match sum
+        .checked_mul(10)
+        .and_then(|tens| tens.checked_add(count / 2))
+    {
+        Some(tens) => {
+            let tenths = tens / count;
+            format!("{}.{}", tenths / 10, tenths % 10)
+        }
+        None => format!("{:.1}", sum as f64 / count as f64),
+    }
 }
 
 const STATISTICS: [&str; 8] = [
     "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean",
 ];
-
-fn cell(statistic: &str, value: f64) -> String {
-    if statistic == "mean" {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.0}")
-    }
-}
 
 /// The whole markdown document.
 pub fn render(runs: &[RunStats]) -> String {
@@ -79,13 +113,16 @@ pub fn render(runs: &[RunStats]) -> String {
         md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for &kind in &kinds {
             let _ = write!(md, "| {kind} |");
-            match row_values(run.kind(kind)) {
-                Some(values) => {
-                    for (statistic, value) in STATISTICS.iter().zip(values) {
-                        let _ = write!(md, " {} |", cell(statistic, value));
+            match Row::of(run.kind(kind)) {
+                Some(row) => {
+                    for cell in row.cells() {
+                        let _ = write!(md, " {cell} |");
                     }
                 }
-                None => md.push_str(" 0 | – | – | – | – | – | – | – | – |"),
+                None => {
+                    md.push_str(" 0 |");
+                    md.push_str(&" – |".repeat(STATISTICS.len() - 1));
+                }
             }
             md.push('\n');
         }
@@ -120,14 +157,21 @@ fn comparison(md: &mut String, runs: &[RunStats], kinds: &[Kind]) {
     md.push_str(&"--:|".repeat(2 * runs.len() - 1));
     md.push('\n');
     for &kind in kinds {
-        let values: Vec<Option<Vec<f64>>> =
-            runs.iter().map(|run| row_values(run.kind(kind))).collect();
+        let rows: Vec<Option<Row>> = runs.iter().map(|run| Row::of(run.kind(kind))).collect();
+        let cells: Vec<Option<Vec<String>>> = rows
+            .iter()
+            .map(|row| row.as_ref().map(Row::cells))
+            .collect();
+        let values: Vec<Option<Vec<f64>>> = rows
+            .iter()
+            .map(|row| row.as_ref().map(Row::values))
+            .collect();
         for (i, statistic) in STATISTICS.iter().enumerate() {
             let _ = write!(md, "| {kind} | {statistic} |");
-            for run_values in &values {
-                match run_values {
-                    Some(v) => {
-                        let _ = write!(md, " {} |", cell(statistic, v[i]));
+            for run_cells in &cells {
+                match run_cells {
+                    Some(cells) => {
+                        let _ = write!(md, " {} |", cells[i]);
                     }
                     None if i == 0 => md.push_str(" 0 |"),
                     None => md.push_str(" – |"),
@@ -135,8 +179,8 @@ fn comparison(md: &mut String, runs: &[RunStats], kinds: &[Kind]) {
             }
             for run_values in &values[1..] {
                 match (&values[0], run_values) {
-                    (Some(b), Some(v)) if b[i] > 0.0 => {
-                        let _ = write!(md, " {:.2} |", v[i] / b[i]);
+                    (Some(base), Some(v)) if base[i] > 0.0 => {
+                        let _ = write!(md, " {:.2} |", v[i] / base[i]);
                     }
                     _ => md.push_str(" – |"),
                 }
@@ -190,4 +234,20 @@ fn method(md: &mut String) {
 - Charts: sizes of 0 B and latencies of 0 ns are drawn at 1 on the log axes.
 "
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn means_round_to_tenths_exactly() {
+        assert_eq!(mean_to_tenths(10, 4), "2.5");
+        assert_eq!(mean_to_tenths(2, 3), "0.7");
+        assert_eq!(
+            mean_to_tenths(u128::from(u64::MAX), 1),
+            "18446744073709551615.0"
+        );
+        assert_eq!(mean_to_tenths(199, 100), "2.0");
+    }
 }

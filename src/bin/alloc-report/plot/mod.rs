@@ -111,7 +111,15 @@ pub fn draw_all(
             .collect();
         handles
             .into_iter()
-            .flat_map(|handle| handle.join().expect("chart drawing does not panic"))
+            .flat_map(|handle| {
+                // A panic here is a bug, not bad input: still end with an
+                // error message rather than a second panic.
+                handle.join().unwrap_or_else(|_| {
+                    vec![Err(anyhow::anyhow!(
+                        "drawing the charts failed (a bug in alloc-report: please report it with the input)"
+                    ))]
+                })
+            })
             .collect()
     });
     results.into_iter().collect()

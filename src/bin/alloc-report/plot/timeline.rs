@@ -62,7 +62,8 @@ impl Chart for Timeline {
             return draw_nothing_to_show(&area, "no events");
         }
         let (unit_ns, unit) = time_unit(end_ns);
-        let x_hi = (end_ns as f64 / unit_ns).max(1e-9);
+        // The last slice is at least 1 ns wide (see `series`): keep it on the axis.
+        let x_hi = end_ns.max(1) as f64 / unit_ns;
         let series: Vec<Series> = runs.iter().map(|run| series(run, unit_ns)).collect();
 
         let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 * 62 / 100);
