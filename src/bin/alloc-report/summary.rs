@@ -214,6 +214,18 @@ fn lifetimes(md: &mut String, runs: &[RunStats]) {
         }
         let _ = writeln!(md, " {} | {} |", lives.still_live(), lives.unmatched_frees);
     }
+    for run in runs {
+        let reused = run.lifetimes.reused_live_addresses;
+        if reused > 0 {
+            let _ = writeln!(
+                md,
+                "\n{}: {reused} allocations returned an address that was still live \
+                 (its free is missing from the file, or rows from several threads are \
+                 out of order); the older life was dropped.",
+                run.label
+            );
+        }
+    }
 }
 
 fn method(md: &mut String) {
