@@ -205,7 +205,10 @@ impl Ring {
 
     /// Total ticks producers spent waiting for a free slot, and how many waits.
     pub(crate) fn wait_totals(&self) -> (u64, u64) {
-        (self.wait_ticks.0.load(Ordering::Relaxed), self.waits.load(Ordering::Relaxed))
+        (
+            self.wait_ticks.0.load(Ordering::Relaxed),
+            self.waits.load(Ordering::Relaxed),
+        )
     }
 }
 

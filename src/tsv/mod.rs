@@ -5,9 +5,11 @@
 //! gnuplot script of the classic experiment still applies.
 
 mod file;
+mod read;
 mod write;
 
 pub use file::TsvFile;
+pub use read::{FieldProblem, MAX_LINE_BYTES, ReadError, ReadErrorKind, Reader};
 pub use write::{HEADER, write_row};
 
 /// Column names, in file order.

@@ -1,0 +1,265 @@
+//! `summary.md`: latency percentiles per run and kind, a side-by-side
+//! comparison when there are several runs, and object lifetimes.
+
+use std::fmt::Write as _;
+
+use heapsnow::recorder::Kind;
+
+use crate::stats::{KindStats, RunStats, SIGFIG};
+use crate::units::{format_ns, group_thousands};
+
+/// The percentiles every table shows, as (column name, quantile).
+pub const PERCENTILES: [(&str, f64); 5] = [
+    ("p50", 0.5),
+    ("p90", 0.9),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+    ("p99.99", 0.9999),
+];
+
+/// Kinds seen in at least one run, in the usual order.
+pub fn kinds_seen(runs: &[RunStats]) -> Vec<Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|&kind| runs.iter().any(|run| run.kind(kind).count() > 0))
+        .collect()
+}
+
+/// One table row: count, the percentiles, max and mean (latencies in ns).
+struct Row {
+    count: u64,
+    percentiles_ns: Vec<u64>,
+    max_ns: u64,
+    mean_ns: f64,
+    /// The mean to one decimal, from the exact sum (an f64 would round
+    /// means past 2^53 ns).
+    mean_text: String,
+}
+
+impl Row {
+    /// `None` without calls.
+    fn of(stats: &KindStats) -> Option<Row> {
+        (stats.count() > 0).then(|| Row {
+            count: stats.count(),
+            percentiles_ns: stats
+                .latency_ns
+                .value_at_quantiles(PERCENTILES.map(|(_, q)| q))
+                .collect(),
+            max_ns: stats.max_ns,
+            mean_ns: stats.mean_ns(),
+            mean_text: mean_to_tenths(stats.sum_ns, stats.count()),
+        })
+    }
+
+    /// The cells, in [`STATISTICS`] order, exact integers but the mean.
+    fn cells(&self) -> Vec<String> {
+        let mut cells = vec![self.count.to_string()];
+        cells.extend(self.percentiles_ns.iter().map(u64::to_string));
+        cells.push(self.max_ns.to_string());
+        cells.push(self.mean_text.clone());
+        cells
+    }
+
+    /// The values, in [`STATISTICS`] order, for ratios.
+    fn values(&self) -> Vec<f64> {
+        let mut values = vec![self.count as f64];
+        values.extend(self.percentiles_ns.iter().map(|&v| v as f64));
+        values.push(self.max_ns as f64);
+        values.push(self.mean_ns);
+        values
+    }
+}
+
+/// `sum / count` rounded to one decimal, in integer arithmetic.
+fn mean_to_tenths(sum: u128, count: u64) -> String {
+    let count = u128::from(count);
+    match sum
+        .checked_mul(10)
+        .and_then(|tens| tens.checked_add(count / 2))
+    {
+        Some(tens) => {
+            let tenths = tens / count;
+            format!("{}.{}", tenths / 10, tenths % 10)
+        }
+        None => format!("{:.1}", sum as f64 / count as f64),
+    }
+}
+
+const STATISTICS: [&str; 8] = [
+    "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean",
+];
+
+/// The whole markdown document.
+pub fn render(runs: &[RunStats]) -> String {
+    let kinds = kinds_seen(runs);
+    let mut md = String::new();
+    md.push_str("# Allocation latency report\n\n");
+    md.push_str("| run | file | events | recorded span |\n|---|---|--:|--:|\n");
+    for run in runs {
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} |",
+            run.label,
+            run.path.display(),
+            group_thousands(run.events),
+            format_ns(run.timeline.end_ns() as f64)
+        );
+    }
+
+    md.push_str("\n## Latency by kind\n\nAll latencies in nanoseconds.\n");
+    for run in runs {
+        let _ = writeln!(md, "\n### {}\n", run.label);
+        md.push_str("| kind | count | p50 | p90 | p99 | p99.9 | p99.99 | max | mean |\n");
+        md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        for &kind in &kinds {
+            let _ = write!(md, "| {kind} |");
+            match Row::of(run.kind(kind)) {
+                Some(row) => {
+                    for cell in row.cells() {
+                        let _ = write!(md, " {cell} |");
+                    }
+                }
+                None => {
+                    md.push_str(" 0 |");
+                    md.push_str(&" – |".repeat(STATISTICS.len() - 1));
+                }
+            }
+            md.push('\n');
+        }
+    }
+
+    if runs.len() > 1 {
+        comparison(&mut md, runs, &kinds);
+    }
+    lifetimes(&mut md, runs);
+    method(&mut md);
+    md
+}
+
+/// One row per kind and statistic, one column per run, then each later
+/// run's ratio to the first.
+fn comparison(md: &mut String, runs: &[RunStats], kinds: &[Kind]) {
+    let base = &runs[0];
+    md.push_str("\n## Comparison\n\n");
+    let _ = writeln!(
+        md,
+        "Side by side, latencies in nanoseconds; a ratio above 1 means more (or slower) than `{}`.\n",
+        base.label
+    );
+    md.push_str("| kind | statistic |");
+    for run in runs {
+        let _ = write!(md, " {} |", run.label);
+    }
+    for run in &runs[1..] {
+        let _ = write!(md, " {} / {} |", run.label, base.label);
+    }
+    md.push_str("\n|---|---|");
+    md.push_str(&"--:|".repeat(2 * runs.len() - 1));
+    md.push('\n');
+    for &kind in kinds {
+        let rows: Vec<Option<Row>> = runs.iter().map(|run| Row::of(run.kind(kind))).collect();
+        let cells: Vec<Option<Vec<String>>> = rows
+            .iter()
+            .map(|row| row.as_ref().map(Row::cells))
+            .collect();
+        let values: Vec<Option<Vec<f64>>> = rows
+            .iter()
+            .map(|row| row.as_ref().map(Row::values))
+            .collect();
+        for (i, statistic) in STATISTICS.iter().enumerate() {
+            let _ = write!(md, "| {kind} | {statistic} |");
+            for run_cells in &cells {
+                match run_cells {
+                    Some(cells) => {
+                        let _ = write!(md, " {} |", cells[i]);
+                    }
+                    None if i == 0 => md.push_str(" 0 |"),
+                    None => md.push_str(" – |"),
+                }
+            }
+            for run_values in &values[1..] {
+                match (&values[0], run_values) {
+                    (Some(base), Some(v)) if base[i] > 0.0 => {
+                        let _ = write!(md, " {:.2} |", v[i] / base[i]);
+                    }
+                    _ => md.push_str(" – |"),
+                }
+            }
+            md.push('\n');
+        }
+    }
+}
+
+fn lifetimes(md: &mut String, runs: &[RunStats]) {
+    md.push_str("\n## Object lifetimes\n\n");
+    md.push_str(
+        "Time from an allocation to the release of the same address, in nanoseconds \
+         (a realloc ends one life and starts another).\n\n",
+    );
+    md.push_str(
+        "| run | lives | p50 | p90 | p99 | max | still live at end | frees without a recorded allocation |\n",
+    );
+    md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    for run in runs {
+        let lives = &run.lifetimes;
+        let histogram = &lives.lifetime_ns;
+        let _ = write!(md, "| {} | {} |", run.label, histogram.len());
+        if histogram.is_empty() {
+            md.push_str(" – | – | – | – |");
+        } else {
+            for q in [0.5, 0.9, 0.99] {
+                let _ = write!(md, " {} |", histogram.value_at_quantile(q));
+            }
+            let _ = write!(md, " {} |", histogram.max());
+        }
+        let _ = writeln!(md, " {} | {} |", lives.still_live(), lives.unmatched_frees);
+    }
+    for run in runs {
+        let reused = run.lifetimes.reused_live_addresses;
+        if reused > 0 {
+            let _ = writeln!(
+                md,
+                "\n{}: {reused} allocations returned an address that was still live \
+                 (its free is missing from the file, or rows from several threads are \
+                 out of order); the older life was dropped.",
+                run.label
+            );
+        }
+    }
+}
+
+fn method(md: &mut String) {
+    let _ = write!(
+        md,
+        "
+## How these numbers are computed
+
+- Latency is the `ns` column: the duration of the backing allocator's call
+  alone, as the recorder timed it.
+- `count`, `max` and `mean` are exact.
+- Percentiles come from an HdrHistogram with {SIGFIG} significant digits. `pN`
+  is the smallest recorded latency `v` such that at least N% of the calls
+  took `v` or less (nearest rank: rank ⌈N/100 × count⌉), reported as the
+  highest value of the histogram bucket holding `v`. Below 2048 ns buckets
+  are 1 ns wide, so values are exact there; above, a reported value is at
+  most 0.1% above the exact one, never below it.
+- Charts: sizes of 0 B and latencies of 0 ns are drawn at 1 on the log axes.
+"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn means_round_to_tenths_exactly() {
+        assert_eq!(mean_to_tenths(10, 4), "2.5");
+        assert_eq!(mean_to_tenths(2, 3), "0.7");
+        assert_eq!(
+            mean_to_tenths(u128::from(u64::MAX), 1),
+            "18446744073709551615.0"
+        );
+        assert_eq!(mean_to_tenths(199, 100), "2.0");
+    }
+}

@@ -1,0 +1,94 @@
+//! Human-readable numbers for axis labels and the summary: "1 KiB", "10 µs", "2.5M".
+
+/// Bytes with binary prefixes: `512 B`, `1 KiB`, `1.5 MiB`.
+pub fn format_bytes(size_bytes: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = size_bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", trim(value), UNITS[unit])
+}
+
+/// A duration given in nanoseconds: `40 ns`, `10 µs`, `1.5 ms`, `2 s`.
+pub fn format_ns(duration_ns: f64) -> String {
+    let (value, unit) = if duration_ns < 1e3 {
+        (duration_ns, "ns")
+    } else if duration_ns < 1e6 {
+        (duration_ns / 1e3, "µs")
+    } else if duration_ns < 1e9 {
+        (duration_ns / 1e6, "ms")
+    } else {
+        (duration_ns / 1e9, "s")
+    };
+    format!("{} {unit}", trim(value))
+}
+
+/// A count with SI suffixes: `950`, `12k`, `3.4M`.
+pub fn format_count(count: f64) -> String {
+    let (value, suffix) = if count < 1e3 {
+        (count, "")
+    } else if count < 1e6 {
+        (count / 1e3, "k")
+    } else if count < 1e9 {
+        (count / 1e6, "M")
+    } else {
+        (count / 1e9, "G")
+    };
+    format!("{}{suffix}", trim(value))
+}
+
+/// At most three significant digits, no trailing zeros: `1`, `1.5`, `12.3`, `512`.
+pub fn trim(value: f64) -> String {
+    let decimals = if value.abs() >= 100.0 {
+        0
+    } else if value.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// An integer with thin thousands separators: `12,345,678`.
+pub fn group_thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_labels_read_well() {
+        assert_eq!(format_bytes(1.0), "1 B");
+        assert_eq!(format_bytes(1024.0), "1 KiB");
+        assert_eq!(format_bytes(1536.0), "1.5 KiB");
+        assert_eq!(format_bytes(64.0 * 1024.0 * 1024.0), "64 MiB");
+        assert_eq!(format_ns(10.0), "10 ns");
+        assert_eq!(format_ns(10_000.0), "10 µs");
+        assert_eq!(format_ns(1_500_000.0), "1.5 ms");
+        assert_eq!(format_ns(1e10), "10 s");
+        assert_eq!(format_count(950.0), "950");
+        assert_eq!(format_count(1e6), "1M");
+        assert_eq!(format_count(12_500.0), "12.5k");
+        assert_eq!(trim(0.30000000000000004), "0.3");
+        assert_eq!(group_thousands(12_345_678), "12,345,678");
+        assert_eq!(group_thousands(999), "999");
+    }
+}

@@ -1,0 +1,432 @@
+//! End to end: write an alloc.tsv with known content, run `alloc-report` on
+//! it, and check the files it writes and the numbers in summary.md against
+//! values computed here, independently, from the same events.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use heapsnow::recorder::{Event, Kind};
+use heapsnow::tsv::{HEADER, write_row};
+use tempfile::TempDir;
+
+const CHARTS: [&str; 5] = [
+    "scatter",
+    "percentiles",
+    "timeline",
+    "size_classes",
+    "lifetimes",
+];
+
+/// A small deterministic generator (xorshift64*), so the test needs no rand.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A run of `n` events: allocations, reallocs and frees of live objects,
+/// with a latency tail well past 2048 ns (where HdrHistogram rounds).
+fn events(n: usize, seed: u64) -> Vec<Event> {
+    let mut rng = Rng(seed);
+    let mut live: Vec<(u64, u64)> = Vec::new(); // (addr, size)
+    let mut next_addr = 0x1000u64;
+    let mut t_ns = 0u64;
+    let mut events = Vec::with_capacity(n);
+    for _ in 0..n {
+        let latency_ns = match rng.below(1000) {
+            0..=9 => 2_000 + rng.below(500_000),
+            10..=99 => 300 + rng.below(2_000),
+            _ => 10 + rng.below(300),
+        };
+        t_ns += 50 + rng.below(1_000);
+        let roll = rng.below(100);
+        let event = if live.is_empty() || roll < 50 {
+            let size_bytes = 1 << rng.below(16) | rng.below(8);
+            next_addr += 0x100;
+            live.push((next_addr, size_bytes));
+            Event {
+                kind: if roll % 10 == 0 {
+                    Kind::AllocZeroed
+                } else {
+                    Kind::Alloc
+                },
+                size_bytes,
+                align_bytes: 8,
+                latency_ns,
+                t_ns,
+                thread: 1,
+                addr: next_addr,
+                old_addr: None,
+            }
+        } else {
+            let i = rng.below(live.len() as u64) as usize;
+            let (addr, size_bytes) = live.swap_remove(i);
+            if roll < 65 {
+                next_addr += 0x100;
+                live.push((next_addr, size_bytes * 2));
+                Event {
+                    kind: Kind::Realloc,
+                    size_bytes: size_bytes * 2,
+                    align_bytes: 8,
+                    latency_ns,
+                    t_ns,
+                    thread: 1,
+                    addr: next_addr,
+                    old_addr: Some(addr),
+                }
+            } else {
+                Event {
+                    kind: Kind::Dealloc,
+                    size_bytes,
+                    align_bytes: 8,
+                    latency_ns,
+                    t_ns,
+                    thread: 2,
+                    addr,
+                    old_addr: None,
+                }
+            }
+        };
+        events.push(event);
+    }
+    events
+}
+
+fn write_tsv(dir: &Path, name: &str, events: &[Event]) -> PathBuf {
+    let path = dir.join(name).join("alloc.tsv");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut out = HEADER.as_bytes().to_vec();
+    for event in events {
+        write_row(&mut out, event);
+    }
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Nearest-rank percentile of sorted values: the value at rank ⌈q·n⌉.
+fn exact_quantile(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+/// HdrHistogram (3 significant digits) reports the top of the bucket
+/// holding the exact value: equal below 2048, at most 1/1024 above past it.
+fn assert_close(what: &str, reported: u64, exact: u64) {
+    assert!(
+        reported >= exact && reported <= exact + exact / 1024,
+        "{what}: summary says {reported}, exact value {exact}"
+    );
+}
+
+/// The cells of the markdown table row starting with `| first |` after the
+/// line `after`.
+fn table_row(summary: &str, after: &str, first: &str) -> Vec<String> {
+    let start = summary
+        .find(after)
+        .unwrap_or_else(|| panic!("{after:?} not in summary:\n{summary}"));
+    let prefix = format!("| {first} |");
+    let line = summary[start..]
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no row {first:?} after {after:?}:\n{summary}"));
+    line.trim_matches('|')
+        .split('|')
+        .map(|cell| cell.trim().to_owned())
+        .collect()
+}
+
+fn number(cell: &str) -> u64 {
+    cell.parse()
+        .unwrap_or_else(|_| panic!("{cell:?} is not a number"))
+}
+
+fn run_report(out: &Path, args: &[&str]) -> String {
+    let assert = Command::cargo_bin("alloc-report")
+        .unwrap()
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .assert()
+        .success();
+    // Not a terminal: no progress bar, only the list of files written.
+    let output = assert.get_output();
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+fn check_summary_against(summary: &str, label: &str, events: &[Event]) {
+    for kind in Kind::ALL {
+        let mut latencies: Vec<u64> = events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.latency_ns)
+            .collect();
+        latencies.sort_unstable();
+        let row = table_row(summary, &format!("### {label}\n"), kind.as_str());
+        assert_eq!(
+            number(&row[1]),
+            latencies.len() as u64,
+            "{label} {kind} count"
+        );
+        for (cell, q) in row[2..7].iter().zip([0.5, 0.9, 0.99, 0.999, 0.9999]) {
+            let what = format!("{label} {kind} p{}", q * 100.0);
+            assert_close(&what, number(cell), exact_quantile(&latencies, q));
+        }
+        assert_eq!(
+            number(&row[7]),
+            *latencies.last().unwrap(),
+            "{label} {kind} max"
+        );
+        let mean = latencies.iter().sum::<u64>() as f64 / latencies.len() as f64;
+        let reported_mean: f64 = row[8].parse().unwrap();
+        assert!(
+            (reported_mean - mean).abs() <= 0.05,
+            "{label} {kind} mean {reported_mean} vs {mean}"
+        );
+    }
+
+    // Lifetimes, paired here by address.
+    let mut born: HashMap<u64, u64> = HashMap::new();
+    let mut lives = Vec::new();
+    for e in events {
+        if let Some(old) = e.old_addr {
+            lives.push(e.t_ns - born.remove(&old).unwrap());
+        }
+        match e.kind {
+            Kind::Dealloc => lives.push(e.t_ns - born.remove(&e.addr).unwrap()),
+            _ => {
+                born.insert(e.addr, e.t_ns);
+            }
+        }
+    }
+    lives.sort_unstable();
+    let row = table_row(summary, "## Object lifetimes", label);
+    assert_eq!(number(&row[1]), lives.len() as u64);
+    for (cell, q) in row[2..5].iter().zip([0.5, 0.9, 0.99]) {
+        assert_close(
+            &format!("{label} lifetime p{}", q * 100.0),
+            number(cell),
+            exact_quantile(&lives, q),
+        );
+    }
+    assert_close(
+        &format!("{label} lifetime max"),
+        number(&row[5]),
+        *lives.last().unwrap(),
+    );
+    assert_eq!(number(&row[6]), born.len() as u64, "still live");
+    assert_eq!(number(&row[7]), 0, "frees without an allocation");
+}
+
+#[test]
+fn one_run_gives_every_chart_and_exact_counts() {
+    let dir = TempDir::new().unwrap();
+    let events = events(30_000, 7);
+    let tsv = write_tsv(dir.path(), "baseline", &events);
+    let out = dir.path().join("report");
+    let stdout = run_report(&out, &[tsv.to_str().unwrap()]);
+
+    for chart in CHARTS {
+        let path = out.join(format!("{chart}.png"));
+        assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+        assert_eq!(png_size(&path), (1280, 800), "{chart}");
+        assert!(!out.join(format!("{chart}.svg")).exists());
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| baseline | `"),
+        "the run is named after its folder"
+    );
+    assert!(summary.contains("HdrHistogram with 3 significant digits"));
+    assert!(!summary.contains("## Comparison"));
+    check_summary_against(&summary, "baseline", &events);
+}
+
+#[test]
+fn two_runs_are_compared_in_every_chart_and_side_by_side() {
+    let dir = TempDir::new().unwrap();
+    let first = events(20_000, 1);
+    let second = events(12_000, 2);
+    let a = write_tsv(dir.path(), "a", &first);
+    let b = write_tsv(dir.path(), "b", &second);
+    let out = dir.path().join("report");
+    run_report(
+        &out,
+        &[
+            "--format",
+            "both",
+            &format!("system={}", a.display()),
+            &format!("mimalloc={}", b.display()),
+        ],
+    );
+
+    for chart in CHARTS {
+        assert_eq!(png_size(&out.join(format!("{chart}.png"))), (1280, 800));
+        let svg = std::fs::read_to_string(out.join(format!("{chart}.svg"))).unwrap();
+        assert!(svg.len() < 1_500_000, "{chart}.svg is {} bytes", svg.len());
+        for label in ["system", "mimalloc"] {
+            assert!(
+                svg.contains(label),
+                "{chart}.svg does not show the run {label}"
+            );
+        }
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    check_summary_against(&summary, "system", &first);
+    check_summary_against(&summary, "mimalloc", &second);
+
+    // Side by side: one column per run, then the ratio to the first run.
+    assert!(summary.contains("| kind | statistic | system | mimalloc | mimalloc / system |"));
+    let count = |events: &[Event]| events.iter().filter(|e| e.kind == Kind::Alloc).count();
+    let row = {
+        let start = summary.find("## Comparison").unwrap();
+        summary[start..]
+            .lines()
+            .find(|line| line.starts_with("| alloc | count |"))
+            .unwrap()
+            .to_owned()
+    };
+    let ratio = count(&second) as f64 / count(&first) as f64;
+    assert_eq!(
+        row,
+        format!(
+            "| alloc | count | {} | {} | {ratio:.2} |",
+            count(&first),
+            count(&second)
+        )
+    );
+}
+
+#[test]
+fn a_million_points_make_a_small_svg() {
+    // The scatter chart aggregates: its size does not grow with the events.
+    let dir = TempDir::new().unwrap();
+    let events = events(1_000_000, 3);
+    let tsv = write_tsv(dir.path(), "big", &events);
+    let out = dir.path().join("report");
+    run_report(&out, &["--quiet", "--format", "svg", tsv.to_str().unwrap()]);
+    let svg_bytes = std::fs::metadata(out.join("scatter.svg")).unwrap().len();
+    assert!(svg_bytes < 1_500_000, "scatter.svg is {svg_bytes} bytes");
+}
+
+#[test]
+fn extreme_but_valid_values_are_drawn() {
+    // Debug builds check overflow: a chart mapping a value off its axis panics.
+    let event = |kind, size_bytes, latency_ns, t_ns, addr, old_addr| Event {
+        kind,
+        size_bytes,
+        align_bytes: 8,
+        latency_ns,
+        t_ns,
+        thread: u32::MAX,
+        addr,
+        old_addr,
+    };
+    let dir = TempDir::new().unwrap();
+    let extreme = write_tsv(
+        dir.path(),
+        "extreme",
+        &[
+            event(Kind::Alloc, u64::MAX, u64::MAX, u64::MAX, u64::MAX, None),
+            event(Kind::Realloc, 1, 1, 0, 0x10, Some(0x20)),
+            event(Kind::AllocZeroed, 0, 0, 3, 0, None),
+            event(Kind::Dealloc, 0, 0, 5, 0x10, None),
+        ],
+    );
+    let frees_only = write_tsv(
+        dir.path(),
+        "frees-only",
+        &[
+            event(Kind::Dealloc, 0, 0, 0, 0, None),
+            event(Kind::Dealloc, 0, 0, 0, 0, None),
+        ],
+    );
+    let single = write_tsv(
+        dir.path(),
+        "single",
+        &[event(Kind::Alloc, 16, 42, 0, 0x10, None)],
+    );
+    let out = dir.path().join("report");
+    let files = [&extreme, &frees_only, &single].map(|path| path.to_str().unwrap().to_owned());
+    let mut args = vec!["--format", "both"];
+    args.extend(files.iter().map(String::as_str));
+    run_report(&out, &args);
+    for chart in CHARTS {
+        assert_eq!(png_size(&out.join(format!("{chart}.png"))), (1280, 800));
+        assert!(out.join(format!("{chart}.svg")).exists());
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let row = table_row(&summary, "### extreme\n", "alloc");
+    assert_eq!(row[7], u64::MAX.to_string(), "max is exact");
+    assert_eq!(row[8], format!("{}.0", u64::MAX), "mean is exact");
+    let row = table_row(&summary, "### single\n", "dealloc");
+    assert_eq!(row[1..], ["0", "–", "–", "–", "–", "–", "–", "–"]);
+
+    // Alone, a run whose every call starts and ends at 0 ns.
+    run_report(&dir.path().join("report-0"), &[&files[1]]);
+}
+
+#[test]
+fn reports_on_a_real_particles_run() {
+    let dir = TempDir::new().unwrap();
+    let run = dir.path().join("run");
+    Command::new(env!("CARGO_BIN_EXE_particles"))
+        .args(["--headless", "--frames", "300", "--seed", "1", "--out"])
+        .arg(&run)
+        .arg("--quiet")
+        .assert()
+        .success();
+    let out = dir.path().join("report");
+    run_report(&out, &[run.join("alloc.tsv").to_str().unwrap()]);
+    for chart in CHARTS {
+        assert_eq!(png_size(&out.join(format!("{chart}.png"))), (1280, 800));
+    }
+
+    // The report counts what the simulator says it wrote.
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let mut total = 0;
+    for kind in ["alloc", "realloc", "dealloc"] {
+        let row = table_row(&summary, "### run\n", kind);
+        let count = number(&row[1]);
+        assert!(count > 0, "a particles run has {kind} calls");
+        assert_eq!(
+            Some(count),
+            json["kinds"][kind]["count"].as_u64(),
+            "{kind} count"
+        );
+    }
+    for kind in Kind::ALL {
+        if let Some(row) = summary
+            .lines()
+            .find(|line| line.starts_with(&format!("| {kind} | ")))
+        {
+            total += number(row.split('|').nth(2).unwrap().trim());
+        }
+    }
+    assert_eq!(Some(total), json["events_written"].as_u64());
+}
