@@ -34,19 +34,34 @@ pub struct KindSummary {
 }
 
 impl KindSummary {
-    /// Summarises a histogram of latencies.
-    pub fn of(histogram: &Histogram<u64>) -> KindSummary {
+    /// Summarises a histogram of latencies whose exact maximum and sum are
+    /// known (the histogram alone rounds them to its buckets).
+    pub fn of(histogram: &Histogram<u64>, exact: Exact) -> KindSummary {
+        let count = histogram.len();
         KindSummary {
-            count: histogram.len(),
+            count,
             p50: histogram.value_at_quantile(0.5),
             p90: histogram.value_at_quantile(0.9),
             p99: histogram.value_at_quantile(0.99),
             p99_9: histogram.value_at_quantile(0.999),
             p99_99: histogram.value_at_quantile(0.9999),
-            max: histogram.max(),
-            mean: histogram.mean(),
+            max: exact.max_ns,
+            mean: if count == 0 {
+                0.0
+            } else {
+                exact.sum_ns as f64 / count as f64
+            },
         }
     }
+}
+
+/// The exact largest latency and sum of latencies of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exact {
+    /// Largest latency.
+    pub max_ns: u64,
+    /// Sum of all latencies.
+    pub sum_ns: u128,
 }
 
 /// One latency histogram per kind, one over all kinds, and event counts per
@@ -54,6 +69,7 @@ impl KindSummary {
 #[derive(Clone, Debug)]
 pub struct LatencyHistograms {
     per_kind: [Histogram<u64>; 4],
+    exact: [Exact; 4],
     all: Histogram<u64>,
     per_thread: BTreeMap<u32, u64>,
 }
@@ -74,6 +90,7 @@ impl LatencyHistograms {
     pub fn new() -> LatencyHistograms {
         LatencyHistograms {
             per_kind: std::array::from_fn(|_| new_histogram()),
+            exact: [Exact::default(); 4],
             all: new_histogram(),
             per_thread: BTreeMap::new(),
         }
@@ -85,6 +102,9 @@ impl LatencyHistograms {
         // the histogram's lowest value.
         let latency_ns = event.latency_ns.max(1);
         self.per_kind[event.kind as usize].saturating_record(latency_ns);
+        let exact = &mut self.exact[event.kind as usize];
+        exact.max_ns = exact.max_ns.max(event.latency_ns);
+        exact.sum_ns += u128::from(event.latency_ns);
         self.all.saturating_record(latency_ns);
         *self.per_thread.entry(event.thread).or_default() += 1;
     }
@@ -109,7 +129,12 @@ impl LatencyHistograms {
         Kind::ALL
             .into_iter()
             .filter(|&kind| !self.kind(kind).is_empty())
-            .map(|kind| (kind.as_str().to_owned(), KindSummary::of(self.kind(kind))))
+            .map(|kind| {
+                (
+                    kind.as_str().to_owned(),
+                    KindSummary::of(self.kind(kind), self.exact[kind as usize]),
+                )
+            })
             .collect()
     }
 }
@@ -144,10 +169,11 @@ mod tests {
         assert_eq!(alloc.p50, 500);
         assert_eq!(alloc.p99, 990);
         assert_eq!(alloc.max, 1000);
-        assert!((alloc.mean - 500.5).abs() < 1.0);
+        assert_eq!(alloc.mean, 500.5, "mean is exact");
+        assert_eq!(summaries["dealloc"].max, 0, "max is exact");
         assert_eq!(
-            summaries["dealloc"].max, 1,
-            "0 ns is counted as the lowest value"
+            summaries["dealloc"].p50, 1,
+            "0 ns counts as the histogram's lowest value"
         );
         assert!(!summaries.contains_key("realloc"));
         assert_eq!(histograms.per_thread().get(&1), Some(&1000));
