@@ -55,7 +55,7 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
             next_addr += 0x100;
             live.push((next_addr, size_bytes));
             Event {
-                kind: if roll % 10 == 0 {
+                kind: if roll.is_multiple_of(10) {
                     Kind::AllocZeroed
                 } else {
                     Kind::Alloc

@@ -91,11 +91,7 @@ mod tests {
                 .iter()
                 .any(|l| l.starts_with("#[Mean    =       50.500, StdDeviation   ="))
         );
-        assert!(
-            lines
-                .iter()
-                .any(|l| *l == "#[Max     =      100.000, Total count    =          100]")
-        );
+        assert!(lines.contains(&"#[Max     =      100.000, Total count    =          100]"));
         assert!(text.ends_with("SubBuckets     =         2048]\n"));
         // Total counts never decrease and end at the number of values.
         let counts: Vec<u64> = lines[2..]
