@@ -16,3 +16,19 @@ pub use write::{HEADER, write_row};
 pub const COLUMNS: [&str; 8] = [
     "bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr",
 ];
+
+/// The realloc the row-format tests write and read: every column set.
+#[cfg(test)]
+fn sample_realloc() -> crate::recorder::Event {
+    use crate::recorder::{Event, Kind};
+    Event {
+        kind: Kind::Realloc,
+        size_bytes: 160,
+        align_bytes: 8,
+        latency_ns: 42,
+        t_ns: 1_000_000,
+        thread: 3,
+        addr: 0x7f00_dead_beef,
+        old_addr: Some(0x10),
+    }
+}

@@ -427,7 +427,7 @@ fn parse_kind(field: &[u8]) -> Result<Kind, FieldProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tsv::{HEADER, write_row};
+    use crate::tsv::{HEADER, sample_realloc, write_row};
 
     fn read_all(input: &[u8]) -> Result<Vec<Event>, ReadError> {
         Reader::new(input)?.collect()
@@ -437,37 +437,24 @@ mod tests {
         read_all(input).unwrap_err().to_string()
     }
 
-    fn sample() -> Event {
-        Event {
-            kind: Kind::Realloc,
-            size_bytes: 160,
-            align_bytes: 8,
-            latency_ns: 42,
-            t_ns: 1_000_000,
-            thread: 3,
-            addr: 0x7f00_dead_beef,
-            old_addr: Some(0x10),
-        }
-    }
-
     #[test]
     fn reads_what_write_row_wrote() {
         let mut file = HEADER.as_bytes().to_vec();
-        write_row(&mut file, &sample());
+        write_row(&mut file, &sample_realloc());
         let dealloc = Event {
             kind: Kind::Dealloc,
             old_addr: None,
-            ..sample()
+            ..sample_realloc()
         };
         write_row(&mut file, &dealloc);
-        assert_eq!(read_all(&file).unwrap(), vec![sample(), dealloc]);
+        assert_eq!(read_all(&file).unwrap(), vec![sample_realloc(), dealloc]);
     }
 
     #[test]
     fn finds_columns_by_name_and_ignores_extra_ones() {
         let file = "extra\told_addr\taddr\tthread\tt_ns\talign\tkind\tns\tbytes\n\
                     zzz\t0x10\t0x7f00deadbeef\t3\t1000000\t8\trealloc\t42\t160\n";
-        assert_eq!(read_all(file.as_bytes()).unwrap(), vec![sample()]);
+        assert_eq!(read_all(file.as_bytes()).unwrap(), vec![sample_realloc()]);
     }
 
     #[test]

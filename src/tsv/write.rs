@@ -42,6 +42,7 @@ fn write_hex(out: &mut Vec<u8>, value: u64) {
 mod tests {
     use super::*;
     use crate::recorder::Kind;
+    use crate::tsv::sample_realloc;
 
     fn row(event: &Event) -> String {
         let mut out = Vec::new();
@@ -51,18 +52,8 @@ mod tests {
 
     #[test]
     fn realloc_row_has_every_column() {
-        let event = Event {
-            kind: Kind::Realloc,
-            size_bytes: 160,
-            align_bytes: 8,
-            latency_ns: 42,
-            t_ns: 1_000_000,
-            thread: 3,
-            addr: 0x7f00_dead_beef,
-            old_addr: Some(0x10),
-        };
         assert_eq!(
-            row(&event),
+            row(&sample_realloc()),
             "160\t42\trealloc\t8\t1000000\t3\t0x7f00deadbeef\t0x10\n"
         );
         assert_eq!(

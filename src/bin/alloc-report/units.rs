@@ -14,30 +14,28 @@ pub fn format_bytes(size_bytes: f64) -> String {
 
 /// A duration given in nanoseconds: `40 ns`, `10 µs`, `1.5 ms`, `2 s`.
 pub fn format_ns(duration_ns: f64) -> String {
-    let (value, unit) = if duration_ns < 1e3 {
-        (duration_ns, "ns")
-    } else if duration_ns < 1e6 {
-        (duration_ns / 1e3, "µs")
-    } else if duration_ns < 1e9 {
-        (duration_ns / 1e6, "ms")
-    } else {
-        (duration_ns / 1e9, "s")
-    };
+    let (value, unit) = in_thousands(duration_ns, ["ns", "µs", "ms", "s"]);
     format!("{} {unit}", trim(value))
 }
 
 /// A count with SI suffixes: `950`, `12k`, `3.4M`.
 pub fn format_count(count: f64) -> String {
-    let (value, suffix) = if count < 1e3 {
-        (count, "")
-    } else if count < 1e6 {
-        (count / 1e3, "k")
-    } else if count < 1e9 {
-        (count / 1e6, "M")
-    } else {
-        (count / 1e9, "G")
-    };
+    let (value, suffix) = in_thousands(count, ["", "k", "M", "G"]);
     format!("{}{suffix}", trim(value))
+}
+
+/// `value` divided by the largest of 1, 10³, 10⁶ and 10⁹ that it reaches,
+/// with the matching one of `units`.
+fn in_thousands(value: f64, units: [&'static str; 4]) -> (f64, &'static str) {
+    if value < 1e3 {
+        (value, units[0])
+    } else if value < 1e6 {
+        (value / 1e3, units[1])
+    } else if value < 1e9 {
+        (value / 1e6, units[2])
+    } else {
+        (value / 1e9, units[3])
+    }
 }
 
 /// At most three significant digits, no trailing zeros: `1`, `1.5`, `12.3`, `512`.
@@ -62,7 +60,7 @@ pub fn group_thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

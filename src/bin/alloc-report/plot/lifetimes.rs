@@ -7,9 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_DESC_PX, Chart, DrawResult, FONT, GRID_BOLD, GRID_LIGHT, LABEL_PX, LegendEntry, MARGIN_PX,
-    MARGIN_RIGHT_PX, Mark, TickAxis, X_LABEL_AREA_PX, Y_LABEL_AREA_PX, decade_range, decade_ticks,
-    draw_nothing_to_show, header, legend_rows, log10_at_least_1, ns_label, run_colour,
+    Chart, DrawResult, LegendEntry, Mark, decade_axis, draw_nothing_to_show, log10_at_least_1,
+    mesh, ns_label, plot_on, run_colour, run_legend,
 };
 use crate::stats::RunStats;
 use crate::units::{format_ns, group_thousands, trim};
@@ -22,35 +21,27 @@ pub struct Lifetimes;
 
 impl Chart for Lifetimes {
     const FILE_STEM: &'static str = "lifetimes";
+    const TITLE: &'static str = "Object lifetimes";
+    const SUBTITLE: &'static str = "Time from an allocation to the release of the same address \
+        (a realloc ends one life and starts another); share of lives per bin";
 
     fn draw<DB: DrawingBackend>(
-        root: &DrawingArea<DB, Shift>,
+        area: &DrawingArea<DB, Shift>,
         runs: &[RunStats],
     ) -> DrawResult<DB> {
-        let area = header(
-            root,
-            "Object lifetimes",
-            "Time from an allocation to the release of the same address \
-             (a realloc ends one life and starts another); share of lives per bin",
-        )?;
-        let legend: Vec<LegendEntry> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, run)| {
-                let lives = &run.lifetimes;
-                LegendEntry::new(
-                    Mark::Line(run_colour(i).stroke_width(2)),
-                    format!(
-                        "{}: {} lives, median {}, {} still live at the end",
-                        run.label,
-                        group_thousands(lives.lifetime_ns.len()),
-                        format_ns(lives.lifetime_ns.value_at_quantile(0.5) as f64),
-                        group_thousands(lives.still_live() as u64),
-                    ),
-                )
-            })
-            .collect();
-        let area = legend_rows(&area, &legend)?;
+        let area = run_legend(area, runs, |i, run| {
+            let lives = &run.lifetimes;
+            [LegendEntry::new(
+                Mark::Line(run_colour(i).stroke_width(2)),
+                format!(
+                    "{}: {} lives, median {}, {} still live at the end",
+                    run.label,
+                    group_thousands(lives.lifetime_ns.len()),
+                    format_ns(lives.lifetime_ns.value_at_quantile(0.5) as f64),
+                    group_thousands(lives.still_live() as u64),
+                ),
+            )]
+        })?;
         // Share of lives (%) per log bin, per run.
         let bins: Vec<BTreeMap<i64, f64>> = runs
             .iter()
@@ -74,35 +65,23 @@ impl Chart for Lifetimes {
                 "no object was both allocated and freed in these files",
             );
         };
-        let (x_lo, x_hi) = decade_range(
-            first as f64 / BINS_PER_DECADE,
-            (last + 1) as f64 / BINS_PER_DECADE,
-        );
-        let (x_bold, x_light) = decade_ticks(x_lo, x_hi);
         let share_max = bins
             .iter()
             .flat_map(|b| b.values())
             .fold(0.0f64, |a, &b| a.max(b));
 
-        let mut chart = ChartBuilder::on(&area)
-            .margin(MARGIN_PX)
-            .margin_right(MARGIN_RIGHT_PX)
-            .x_label_area_size(X_LABEL_AREA_PX)
-            .y_label_area_size(Y_LABEL_AREA_PX)
-            .build_cartesian_2d(
-                TickAxis::new(x_lo..x_hi, x_bold, x_light),
-                0.0..share_max * 1.1,
-            )?;
-        chart
-            .configure_mesh()
+        let mut chart = plot_on(&area).build_cartesian_2d(
+            decade_axis([
+                first as f64 / BINS_PER_DECADE,
+                (last + 1) as f64 / BINS_PER_DECADE,
+            ]),
+            0.0..share_max * 1.1,
+        )?;
+        mesh(&mut chart)
             .x_desc("lifetime (log₁₀ scale)")
             .y_desc("share of lives per bin (10 bins per decade)")
-            .axis_desc_style((FONT, AXIS_DESC_PX))
-            .label_style((FONT, LABEL_PX))
             .x_label_formatter(&ns_label)
             .y_label_formatter(&|share| format!("{}%", trim(*share)))
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
             .draw()?;
         for (i, bins) in bins.iter().enumerate() {
             let Some((&run_first, _)) = bins.first_key_value() else {

@@ -1,6 +1,7 @@
 //! The charts: one file per chart, each a [`Chart`] drawing on any plotters
-//! backend, so PNG and SVG come from the same code. Sizes, fonts, colours
-//! and the log-axis helpers every chart shares live here.
+//! backend, so PNG and SVG come from the same code. Sizes, fonts, colours,
+//! the header, the legend, the plot and mesh set-up and the log-axis
+//! helpers every chart shares live here.
 
 mod lifetimes;
 mod percentiles;
@@ -13,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{Context, Result};
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -37,6 +39,8 @@ const MARGIN_PX: u32 = 16;
 const MARGIN_RIGHT_PX: u32 = 40;
 const X_LABEL_AREA_PX: u32 = 56;
 const Y_LABEL_AREA_PX: u32 = 86;
+/// Gap between two plots stacked on one x axis.
+const STACK_GAP_PX: u32 = 4;
 const SUBTITLE_COLOUR: RGBColor = RGBColor(90, 90, 90);
 const GRID_BOLD: RGBAColor = RGBAColor(0, 0, 0, 0.16);
 const GRID_LIGHT: RGBAColor = RGBAColor(0, 0, 0, 0.05);
@@ -63,13 +67,17 @@ type RenderFn = fn(&[RunStats], &Path, ImageFormat) -> Result<PathBuf>;
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-/// A chart: a file name and a drawing of the runs.
+/// A chart: a file name, a header and a drawing of the runs.
 trait Chart {
     /// File name without extension.
     const FILE_STEM: &'static str;
+    /// The title at the top.
+    const TITLE: &'static str;
+    /// The one-line explanation under the title.
+    const SUBTITLE: &'static str;
 
-    /// Draws the runs on `root`, which is [`SIZE`] and already white.
-    fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, runs: &[RunStats])
+    /// Draws the runs on `area`, the white part of the chart below the header.
+    fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, runs: &[RunStats])
     -> DrawResult<DB>;
 }
 
@@ -130,19 +138,22 @@ fn render<C: Chart>(runs: &[RunStats], out_dir: &Path, format: ImageFormat) -> R
     let context = || format!("cannot draw {}", path.display());
     match format {
         ImageFormat::Png => {
-            let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
-            root.fill(&WHITE).with_context(context)?;
-            C::draw(&root, runs).with_context(context)?;
-            root.present().with_context(context)?;
+            draw_chart::<C, _>(BitMapBackend::new(&path, SIZE), runs).with_context(context)?
         }
         ImageFormat::Svg => {
-            let root = SVGBackend::new(&path, SIZE).into_drawing_area();
-            root.fill(&WHITE).with_context(context)?;
-            C::draw(&root, runs).with_context(context)?;
-            root.present().with_context(context)?;
+            draw_chart::<C, _>(SVGBackend::new(&path, SIZE), runs).with_context(context)?
         }
     }
     Ok(path)
+}
+
+/// Draws the whole chart on `backend`: white, the header, then the runs.
+fn draw_chart<C: Chart, DB: DrawingBackend>(backend: DB, runs: &[RunStats]) -> DrawResult<DB> {
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE)?;
+    let area = header(&root, C::TITLE, C::SUBTITLE)?;
+    C::draw(&area, runs)?;
+    root.present()
 }
 
 /// Registers the embedded DejaVu Sans, so no system font is needed.
@@ -204,6 +215,69 @@ fn draw_nothing_to_show<DB: DrawingBackend>(
             plotters::style::text_anchor::VPos::Center,
         ));
     area.draw_text(message, &style, (width as i32 / 2, height as i32 / 2))
+}
+
+/// A plot on `area` with the margins and label areas every chart uses.
+fn plot_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut plot = ChartBuilder::on(area);
+    plot.margin(MARGIN_PX)
+        .margin_right(MARGIN_RIGHT_PX)
+        .x_label_area_size(X_LABEL_AREA_PX)
+        .y_label_area_size(Y_LABEL_AREA_PX);
+    plot
+}
+
+/// The upper of two plots stacked on one x axis: close to the lower one,
+/// with room for x labels but none for an x description.
+fn upper_plot_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut plot = plot_on(area);
+    plot.margin_bottom(STACK_GAP_PX)
+        .x_label_area_size(X_LABEL_AREA_PX / 2);
+    plot
+}
+
+/// The lower of two plots stacked on one x axis.
+fn lower_plot_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut plot = plot_on(area);
+    plot.margin_top(STACK_GAP_PX);
+    plot
+}
+
+/// The mesh of `chart` in the fonts and grid lines every chart uses; the
+/// chart adds its axis descriptions and label formats, then draws it.
+fn mesh<'a, 'b, X, Y, DB>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+    DB: DrawingBackend,
+{
+    let mut mesh = chart.configure_mesh();
+    mesh.axis_desc_style((FONT, AXIS_DESC_PX))
+        .label_style((FONT, LABEL_PX))
+        .bold_line_style(GRID_BOLD)
+        .light_line_style(GRID_LIGHT);
+    mesh
+}
+
+/// A log10 axis over the whole decades covering every one of `values`
+/// (log10 values).
+fn decade_axis(values: impl IntoIterator<Item = f64>) -> TickAxis {
+    let (min, max) = values
+        .into_iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), value| {
+            (min.min(value), max.max(value))
+        });
+    let (lo, hi) = decade_range(min, max);
+    let (bold, light) = decade_ticks(lo, hi);
+    TickAxis::new(lo..hi, bold, light)
 }
 
 /// Whole decades covering `[lo, hi]` (log10 values), at least one wide.
@@ -337,6 +411,21 @@ impl LegendEntry {
 
 const LEGEND_ROW_PX: i32 = 24;
 const LEGEND_MARK_PX: i32 = 26;
+
+/// Draws the legend of `runs`, each run's `entries` in command-line order
+/// (see [`legend_rows`]); returns the area below it.
+fn run_legend<DB: DrawingBackend, E: IntoIterator<Item = LegendEntry>>(
+    area: &DrawingArea<DB, Shift>,
+    runs: &[RunStats],
+    entries: impl Fn(usize, &RunStats) -> E,
+) -> Result<DrawingArea<DB, Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let legend: Vec<LegendEntry> = runs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, run)| entries(i, run))
+        .collect();
+    legend_rows(area, &legend)
+}
 
 /// Draws the legend as centred rows above the plot, where it can never hide
 /// data; returns the area below it.

@@ -5,10 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_DESC_PX, Chart, DrawResult, FONT, GRID_BOLD, GRID_LIGHT, LABEL_PX, LegendEntry, MARGIN_PX,
-    MARGIN_RIGHT_PX, Mark, PANEL_TITLE_PX, TickAxis, X_LABEL_AREA_PX, Y_LABEL_AREA_PX,
-    decade_range, decade_ticks, draw_nothing_to_show, header, legend_rows, log10_at_least_1,
-    ns_label, run_colour,
+    Chart, DrawResult, FONT, LegendEntry, Mark, PANEL_TITLE_PX, TickAxis, decade_axis,
+    draw_nothing_to_show, log10_at_least_1, mesh, ns_label, plot_on, run_colour, run_legend,
 };
 use heapsnow::recorder::Kind;
 
@@ -26,23 +24,20 @@ pub struct Percentiles;
 
 impl Chart for Percentiles {
     const FILE_STEM: &'static str = "percentiles";
+    const TITLE: &'static str = "Latency by percentile";
+    const SUBTITLE: &'static str = "HdrHistogram (3 significant digits); \
+        the x axis stretches the tail: each step right is ten times rarer";
 
     fn draw<DB: DrawingBackend>(
-        root: &DrawingArea<DB, Shift>,
+        area: &DrawingArea<DB, Shift>,
         runs: &[RunStats],
     ) -> DrawResult<DB> {
-        let area = header(
-            root,
-            "Latency by percentile",
-            "HdrHistogram (3 significant digits); the x axis stretches the tail: \
-             each step right is ten times rarer",
-        )?;
-        let legend: Vec<LegendEntry> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, run)| LegendEntry::new(Mark::Line(run_colour(i).stroke_width(2)), &run.label))
-            .collect();
-        let area = legend_rows(&area, &legend)?;
+        let area = run_legend(area, runs, |i, run| {
+            [LegendEntry::new(
+                Mark::Line(run_colour(i).stroke_width(2)),
+                &run.label,
+            )]
+        })?;
         let kinds = kinds_seen(runs);
         if kinds.is_empty() {
             return draw_nothing_to_show(&area, "no events");
@@ -66,33 +61,19 @@ impl Chart for Percentiles {
                         .collect()
                 })
                 .collect();
-            let ys = lines.iter().flatten().map(|p| p.1);
-            let y_min = ys.clone().fold(f64::INFINITY, f64::min);
-            let y_max = ys.fold(f64::NEG_INFINITY, f64::max);
-            let (y_lo, y_hi) = decade_range(y_min, y_max);
-            let (y_bold, y_light) = decade_ticks(y_lo, y_hi);
             let x_ticks: Vec<f64> = (0..=NINES as i32).map(f64::from).collect();
 
-            let mut chart = ChartBuilder::on(panel)
-                .margin(MARGIN_PX)
-                .margin_right(MARGIN_RIGHT_PX)
+            let mut chart = plot_on(panel)
                 .caption(panel_title(*kind, runs), (FONT, PANEL_TITLE_PX))
-                .x_label_area_size(X_LABEL_AREA_PX)
-                .y_label_area_size(Y_LABEL_AREA_PX)
                 .build_cartesian_2d(
                     TickAxis::new(0.0..NINES, x_ticks, Vec::new()),
-                    TickAxis::new(y_lo..y_hi, y_bold, y_light),
+                    decade_axis(lines.iter().flatten().map(|p| p.1)),
                 )?;
-            chart
-                .configure_mesh()
+            mesh(&mut chart)
                 .x_desc("percentile")
                 .y_desc("latency")
-                .axis_desc_style((FONT, AXIS_DESC_PX))
-                .label_style((FONT, LABEL_PX))
                 .x_label_formatter(&percentile_label)
                 .y_label_formatter(&ns_label)
-                .bold_line_style(GRID_BOLD)
-                .light_line_style(GRID_LIGHT)
                 .draw()?;
             for (i, line) in lines.into_iter().enumerate() {
                 chart.draw_series(LineSeries::new(line, run_colour(i).stroke_width(2)))?;

@@ -5,9 +5,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_DESC_PX, Chart, DrawResult, FONT, GRID_BOLD, GRID_LIGHT, LABEL_PX, LegendEntry, MARGIN_PX,
-    MARGIN_RIGHT_PX, Mark, TickAxis, X_LABEL_AREA_PX, Y_LABEL_AREA_PX, decade_range, decade_ticks,
-    draw_nothing_to_show, header, legend_rows, log10_at_least_1, ns_label, run_colour,
+    Chart, DrawResult, LegendEntry, Mark, TickAxis, decade_axis, decade_range, decade_ticks,
+    draw_nothing_to_show, log10_at_least_1, lower_plot_on, mesh, ns_label, run_colour, run_legend,
+    upper_plot_on,
 };
 use crate::stats::{RunStats, SizeClasses as Classes};
 use crate::units::{format_bytes, format_count};
@@ -17,23 +17,20 @@ pub struct SizeClasses;
 
 impl Chart for SizeClasses {
     const FILE_STEM: &'static str = "size_classes";
+    const TITLE: &'static str = "Latency by size class";
+    const SUBTITLE: &'static str = "Every call, grouped by requested size rounded down \
+        to a power of two (\"1 KiB\" holds 1024 to 2047 bytes)";
 
     fn draw<DB: DrawingBackend>(
-        root: &DrawingArea<DB, Shift>,
+        area: &DrawingArea<DB, Shift>,
         runs: &[RunStats],
     ) -> DrawResult<DB> {
-        let area = header(
-            root,
-            "Latency by size class",
-            "Every call, grouped by requested size rounded down to a power of two \
-             (\"1 KiB\" holds 1024 to 2047 bytes)",
-        )?;
         let classes: Vec<usize> = runs
             .iter()
             .flat_map(|run| run.size_classes.iter().map(|(class, _)| class))
             .collect();
         let (Some(&first), Some(&last)) = (classes.iter().min(), classes.iter().max()) else {
-            return draw_nothing_to_show(&area, "no events");
+            return draw_nothing_to_show(area, "no events");
         };
         let x_range = first as f64 - 0.5..last as f64 + 0.5;
         let step = (last - first + 1).div_ceil(24).max(1);
@@ -44,23 +41,14 @@ impl Chart for SizeClasses {
         let x_label =
             |class: &f64| format_bytes(Classes::lower_bound_bytes(class.round() as usize) as f64);
 
-        let mut legend = Vec::new();
-        for (i, run) in runs.iter().enumerate() {
+        let area = run_legend(area, runs, |i, run| {
             let (p50_style, p99_style, bar_colour) = styles(i);
-            legend.push(LegendEntry::new(
-                Mark::Line(p50_style),
-                format!("{} p50", run.label),
-            ));
-            legend.push(LegendEntry::new(
-                Mark::Line(p99_style),
-                format!("{} p99", run.label),
-            ));
-            legend.push(LegendEntry::new(
-                Mark::Square(bar_colour),
-                format!("{} calls", run.label),
-            ));
-        }
-        let area = legend_rows(&area, &legend)?;
+            [
+                LegendEntry::new(Mark::Line(p50_style), format!("{} p50", run.label)),
+                LegendEntry::new(Mark::Line(p99_style), format!("{} p99", run.label)),
+                LegendEntry::new(Mark::Square(bar_colour), format!("{} calls", run.label)),
+            ]
+        })?;
 
         // (class, p50, p99, count) per run.
         let points: Vec<Vec<(f64, f64, f64, u64)>> = runs
@@ -82,29 +70,14 @@ impl Chart for SizeClasses {
 
         let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 * 58 / 100);
         let latencies = points.iter().flatten().flat_map(|p| [p.1, p.2]);
-        let y_min = latencies.clone().fold(f64::INFINITY, f64::min);
-        let y_max = latencies.fold(f64::NEG_INFINITY, f64::max);
-        let (y_lo, y_hi) = decade_range(y_min, y_max);
-        let (y_bold, y_light) = decade_ticks(y_lo, y_hi);
-        let mut chart = ChartBuilder::on(&top)
-            .margin(MARGIN_PX)
-            .margin_right(MARGIN_RIGHT_PX)
-            .margin_bottom(4)
-            .x_label_area_size(X_LABEL_AREA_PX / 2)
-            .y_label_area_size(Y_LABEL_AREA_PX)
-            .build_cartesian_2d(
-                TickAxis::new(x_range.clone(), x_ticks.clone(), Vec::new()),
-                TickAxis::new(y_lo..y_hi, y_bold, y_light),
-            )?;
-        chart
-            .configure_mesh()
+        let mut chart = upper_plot_on(&top).build_cartesian_2d(
+            TickAxis::new(x_range.clone(), x_ticks.clone(), Vec::new()),
+            decade_axis(latencies),
+        )?;
+        mesh(&mut chart)
             .y_desc("latency")
-            .axis_desc_style((FONT, AXIS_DESC_PX))
-            .label_style((FONT, LABEL_PX))
             .x_label_formatter(&x_label)
             .y_label_formatter(&ns_label)
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
             .draw()?;
         for (i, points) in points.iter().enumerate() {
             let (p50_style, p99_style, _) = styles(i);
@@ -121,26 +94,15 @@ impl Chart for SizeClasses {
         let (_, c_hi) = decade_range(0.0, log10_at_least_1(count_max));
         let c_lo = -0.3; // room under the first decade, so a count of 1 shows
         let (c_bold, c_light) = decade_ticks(0.0, c_hi);
-        let mut chart = ChartBuilder::on(&bottom)
-            .margin(MARGIN_PX)
-            .margin_right(MARGIN_RIGHT_PX)
-            .margin_top(4)
-            .x_label_area_size(X_LABEL_AREA_PX)
-            .y_label_area_size(Y_LABEL_AREA_PX)
-            .build_cartesian_2d(
-                TickAxis::new(x_range, x_ticks, Vec::new()),
-                TickAxis::new(c_lo..c_hi, c_bold, c_light),
-            )?;
-        chart
-            .configure_mesh()
+        let mut chart = lower_plot_on(&bottom).build_cartesian_2d(
+            TickAxis::new(x_range, x_ticks, Vec::new()),
+            TickAxis::new(c_lo..c_hi, c_bold, c_light),
+        )?;
+        mesh(&mut chart)
             .x_desc("requested size class")
             .y_desc("calls (log scale)")
-            .axis_desc_style((FONT, AXIS_DESC_PX))
-            .label_style((FONT, LABEL_PX))
             .x_label_formatter(&x_label)
             .y_label_formatter(&|c| format_count(super::pow10(*c)))
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
             .draw()?;
         let width = 0.8 / runs.len() as f64;
         for (i, points) in points.iter().enumerate() {

@@ -5,9 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_DESC_PX, Chart, DrawResult, FONT, GRID_BOLD, GRID_LIGHT, LABEL_PX, LegendEntry, MARGIN_PX,
-    MARGIN_RIGHT_PX, Mark, TickAxis, X_LABEL_AREA_PX, Y_LABEL_AREA_PX, decade_range, decade_ticks,
-    draw_nothing_to_show, header, legend_rows, log10_at_least_1, ns_label, run_colour,
+    Chart, DrawResult, LegendEntry, Mark, decade_axis, draw_nothing_to_show, log10_at_least_1,
+    lower_plot_on, mesh, ns_label, run_colour, run_legend, upper_plot_on,
 };
 use crate::stats::RunStats;
 use crate::units::{format_count, trim};
@@ -25,34 +24,22 @@ struct Series {
 
 impl Chart for Timeline {
     const FILE_STEM: &'static str = "timeline";
+    const TITLE: &'static str = "Latency and allocation rate over time";
+    const SUBTITLE: &'static str = "Per time slice: median, 99th percentile and slowest call; \
+        below, allocating calls (alloc, alloc_zeroed, realloc) per second";
 
     fn draw<DB: DrawingBackend>(
-        root: &DrawingArea<DB, Shift>,
+        area: &DrawingArea<DB, Shift>,
         runs: &[RunStats],
     ) -> DrawResult<DB> {
-        let area = header(
-            root,
-            "Latency and allocation rate over time",
-            "Per time slice: median, 99th percentile and slowest call; \
-             below, allocating calls (alloc, alloc_zeroed, realloc) per second",
-        )?;
-        let mut legend = Vec::new();
-        for (i, run) in runs.iter().enumerate() {
+        let area = run_legend(area, runs, |i, run| {
             let (p50_style, p99_style, max_style) = styles(i);
-            legend.push(LegendEntry::new(
-                Mark::Line(p50_style),
-                format!("{} p50", run.label),
-            ));
-            legend.push(LegendEntry::new(
-                Mark::Dashed(p99_style),
-                format!("{} p99", run.label),
-            ));
-            legend.push(LegendEntry::new(
-                Mark::Line(max_style),
-                format!("{} max", run.label),
-            ));
-        }
-        let area = legend_rows(&area, &legend)?;
+            [
+                LegendEntry::new(Mark::Line(p50_style), format!("{} p50", run.label)),
+                LegendEntry::new(Mark::Dashed(p99_style), format!("{} p99", run.label)),
+                LegendEntry::new(Mark::Line(max_style), format!("{} max", run.label)),
+            ]
+        })?;
         let end_ns = runs
             .iter()
             .map(|run| run.timeline.end_ns())
@@ -71,28 +58,14 @@ impl Chart for Timeline {
             .iter()
             .flat_map(|s| s.p50.iter().chain(&s.max))
             .map(|p| p.1);
-        let y_min = latencies.clone().fold(f64::INFINITY, f64::min);
-        let y_max = latencies.fold(f64::NEG_INFINITY, f64::max);
-        let (y_lo, y_hi) = decade_range(y_min, y_max);
-        let (y_bold, y_light) = decade_ticks(y_lo, y_hi);
         let x_desc = format!("time since the recorder started ({unit})");
 
-        let mut chart = ChartBuilder::on(&top)
-            .margin(MARGIN_PX)
-            .margin_right(MARGIN_RIGHT_PX)
-            .margin_bottom(4)
-            .x_label_area_size(X_LABEL_AREA_PX / 2)
-            .y_label_area_size(Y_LABEL_AREA_PX)
-            .build_cartesian_2d(0.0..x_hi, TickAxis::new(y_lo..y_hi, y_bold, y_light))?;
-        chart
-            .configure_mesh()
+        let mut chart =
+            upper_plot_on(&top).build_cartesian_2d(0.0..x_hi, decade_axis(latencies))?;
+        mesh(&mut chart)
             .y_desc("latency")
-            .axis_desc_style((FONT, AXIS_DESC_PX))
-            .label_style((FONT, LABEL_PX))
             .x_label_formatter(&|x| trim(*x))
             .y_label_formatter(&ns_label)
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let (p50_style, p99_style, max_style) = styles(i);
@@ -112,24 +85,14 @@ impl Chart for Timeline {
             .map(|p| p.1)
             .fold(0.0, f64::max)
             .max(1.0);
-        let mut chart = ChartBuilder::on(&bottom)
-            .margin(MARGIN_PX)
-            .margin_right(MARGIN_RIGHT_PX)
-            .margin_top(4)
-            .x_label_area_size(X_LABEL_AREA_PX)
-            .y_label_area_size(Y_LABEL_AREA_PX)
-            .build_cartesian_2d(0.0..x_hi, 0.0..rate_max * 1.08)?;
-        chart
-            .configure_mesh()
+        let mut chart =
+            lower_plot_on(&bottom).build_cartesian_2d(0.0..x_hi, 0.0..rate_max * 1.08)?;
+        mesh(&mut chart)
             .x_desc(x_desc)
             .y_desc("allocations / s")
-            .axis_desc_style((FONT, AXIS_DESC_PX))
-            .label_style((FONT, LABEL_PX))
             .x_label_formatter(&|x| trim(*x))
             .y_label_formatter(&|y| format_count(*y))
             .y_labels(6)
-            .bold_line_style(GRID_BOLD)
-            .light_line_style(GRID_LIGHT)
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let colour = run_colour(i);
