@@ -40,9 +40,14 @@ for strategy in boxed inline pool; do
         run "$strategy-$allocator" "$allocator" --strategy "$strategy" "${frames_args[@]}"
     done
 done
-for threads in 1 2; do
-    run "threads-$threads" system --threads "$threads" --frames 500000
-    run "threads-$threads-norecord" system --threads "$threads" --frames 500000 --no-record
+# Recording cost with 1 and 2 busy worlds: best of 3 alternated rounds, since
+# the machine is shared and noisy.
+mkdir -p results/runs/threads
+for round in 1 2 3; do
+    for threads in 1 2; do
+        run "threads/$threads-record-$round" system --threads "$threads" --frames 1000000
+        run "threads/$threads-norecord-$round" system --threads "$threads" --frames 1000000 --no-record
+    done
 done
 for strategy in boxed inline pool; do
     run "million-$strategy" system --strategy "$strategy" --particles 1000000 --frames 200
@@ -65,8 +70,8 @@ report results/compare-strategies \
     inline=results/runs/inline-system/alloc.tsv \
     pool=results/runs/pool-system/alloc.tsv
 report results/compare-threads \
-    1-thread=results/runs/threads-1/alloc.tsv \
-    2-threads=results/runs/threads-2/alloc.tsv
+    1-thread=results/runs/threads/1-record-1/alloc.tsv \
+    2-threads=results/runs/threads/2-record-1/alloc.tsv
 
 say "writing the results table into README.md"
 python3 scripts/results-table.py results/runs README.md

@@ -15,14 +15,24 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def row(name, s):
     alloc = s["kinds"].get("alloc", {})
     allocating = sum(s["kinds"].get(k, {}).get("count", 0) for k in ("alloc", "alloc_zeroed", "realloc"))
-    per_frame = allocating / s["frames"] if s["frames"] else 0
+    per_frame = f'{allocating / s["frames"]:.3g}' if s["frames"] else "–"
     cost = lambda key: f'{alloc[key]:,}' if key in alloc else "–"
     return (
         f'| {name} | {s["strategy"]} | {s["allocator"]} | {s["threads"]} | {s["particles_initial"]:,} '
         f'| {"yes" if s["recording"] else "no"} | {s["frames"]:,} | {s["frames_per_s"]:,.0f} '
-        f'| {per_frame:.3f} | {cost("p50")} | {cost("p99")} | {cost("p99_9")} '
+        f'| {per_frame} | {cost("p50")} | {cost("p99")} | {cost("p99_9")} '
         f'| {100 * s["wait_ns"] / max(s["wall_s"] * 1e9, 1):.3f} % |'
     )
+
+
+def order(path):
+    """Matrix runs first (strategy, then allocator), then the million-particle runs."""
+    name = path.parent.name
+    strategies, allocators = ["boxed", "inline", "pool"], ["system", "mimalloc", "jemalloc"]
+    if name.startswith("million-"):
+        return (1, strategies.index(name.split("-")[1]), 0)
+    strategy, allocator = name.split("-")
+    return (0, strategies.index(strategy), allocators.index(allocator))
 
 
 def main():
@@ -32,12 +42,47 @@ def main():
         "| allocating calls / frame | alloc p50 ns | alloc p99 ns | alloc p99.9 ns | drain wait |",
         "|---|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for summary in sorted(runs.glob("*/summary.json")):
+    for summary in sorted(runs.glob("*/summary.json"), key=order):
         lines.append(row(summary.parent.name, json.loads(summary.read_text())))
+    lines += ["", *derived(runs)]
     text = readme.read_text()
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     readme.write_text(head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+
+
+def derived(runs):
+    """Figures computed from pairs of runs."""
+    load = lambda name: json.loads((runs / name / "summary.json").read_text())
+    out = []
+    for threads in (1, 2):
+        best = lambda mode: min(
+            (json.loads(p.read_text()) for p in runs.glob(f"threads/{threads}-{mode}-*/summary.json")),
+            key=lambda s: s["wall_s"],
+        )
+        on, off = best("record"), best("norecord")
+        cost = (on["wall_s"] - off["wall_s"]) * 1e9 / max(on["events_recorded"], 1)
+        out.append(
+            f"- {threads} busy world{'s' if threads > 1 else ''} ({on['frames']:,} frames in all, best of 3): "
+            f"recording adds {cost:.0f} ns per event to the run ({on['wall_s']:.2f} s against "
+            f"{off['wall_s']:.2f} s without recording, {on['events_recorded']:,} events, "
+            f"drain wait {100 * on['wait_ns'] / (on['wall_s'] * 1e9):.3f} % of wall time)."
+        )
+    million = {s: load(f"million-{s}") for s in ("boxed", "inline", "pool")}
+    boxed_fps = million["boxed"]["frames_per_s"]
+    out.append(
+        "- A million particles: "
+        + ", ".join(f"{s} {m['frames_per_s']:,.1f} frames/s" for s, m in million.items())
+        + f" (inline {million['inline']['frames_per_s'] / boxed_fps:.1f}x and pool "
+        f"{million['pool']['frames_per_s'] / boxed_fps:.1f}x the boxed frame rate)."
+    )
+    boxed = {a: load(f"boxed-{a}") for a in ("system", "mimalloc", "jemalloc")}
+    out.append(
+        "- Boxed world, alloc p50 / p99: "
+        + ", ".join(f"{a} {b['kinds']['alloc']['p50']} / {b['kinds']['alloc']['p99']} ns" for a, b in boxed.items())
+        + "."
+    )
+    return out
 
 
 if __name__ == "__main__":
