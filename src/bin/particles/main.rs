@@ -51,20 +51,32 @@ impl From<anyhow::Error> for Failure {
 fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
     if !config.headless {
         #[cfg(feature = "window")]
-        window::check_display().map_err(|error| Failure { error, code: EXIT_USAGE })?;
+        window::check_display().map_err(|error| Failure {
+            error,
+            code: EXIT_USAGE,
+        })?;
         #[cfg(not(feature = "window"))]
         return Err(Failure {
-            error: anyhow::anyhow!("this build has no window (built without the `window` feature): run with --headless"),
+            error: anyhow::anyhow!(
+                "this build has no window (built without the `window` feature): run with --headless"
+            ),
             code: EXIT_USAGE,
         });
     }
     let signals = signals::Signals::install().context("cannot install the signal handlers")?;
     let recorder = RunRecorder::start(config, None).map_err(|failure| match failure {
-        StartFailure::Output(e) => Failure { error: e.into(), code: EXIT_USAGE },
+        StartFailure::Output(e) => Failure {
+            error: e.into(),
+            code: EXIT_USAGE,
+        },
         StartFailure::Other(error) => Failure { error, code: 1 },
     })?;
     #[cfg(feature = "window")]
-    let result = if config.headless { headless::run(config, recorder, &signals)? } else { window::run(config, recorder, &signals)? };
+    let result = if config.headless {
+        headless::run(config, recorder, &signals)?
+    } else {
+        window::run(config, recorder, &signals)?
+    };
     #[cfg(not(feature = "window"))]
     let result = headless::run(config, recorder, &signals)?;
 
@@ -73,10 +85,20 @@ fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
         return Err(error.into());
     }
     if let Some(error) = &result.summary.error {
-        return Err(Failure { error: anyhow::anyhow!("{error} (the files hold everything recorded until then)"), code: EXIT_PANIC });
+        return Err(Failure {
+            error: anyhow::anyhow!("{error} (the files hold everything recorded until then)"),
+            code: EXIT_PANIC,
+        });
     }
-    Ok(match result.summary.interrupted.then(|| signals.received()).flatten() {
-        Some(signal) => ExitCode::from(128 + signal as u8),
-        None => ExitCode::SUCCESS,
-    })
+    Ok(
+        match result
+            .summary
+            .interrupted
+            .then(|| signals.received())
+            .flatten()
+        {
+            Some(signal) => ExitCode::from(128 + signal as u8),
+            None => ExitCode::SUCCESS,
+        },
+    )
 }
