@@ -68,6 +68,11 @@ pub struct Opts {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Window only: draw as fast as possible, without the 60 fps cap and
+    /// without vsync (to measure frames per second).
+    #[arg(long)]
+    pub uncapped: bool,
+
     /// Make the simulation panic after this many frames (to test that a
     /// crash still leaves complete files).
     #[arg(long, value_name = "N", hide = true)]
@@ -89,6 +94,7 @@ pub struct Config {
     pub record: bool,
     pub buffer_events: usize,
     pub quiet: bool,
+    pub uncapped: bool,
     pub panic_after_frames: Option<u64>,
     /// The command line, for summary.json.
     pub command: String,
@@ -112,6 +118,7 @@ impl Opts {
             record: !self.no_record,
             buffer_events: self.buffer_events,
             quiet: self.quiet,
+            uncapped: self.uncapped,
             panic_after_frames: self.panic_after_frames,
             command,
         }

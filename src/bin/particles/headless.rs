@@ -117,7 +117,7 @@ fn spawn_world(
         .context("cannot start a simulation thread")
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()
