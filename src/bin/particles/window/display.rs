@@ -2,8 +2,14 @@
 //! event loop when there is none, so this looks first, the way winit chooses:
 //! Wayland whenever `WAYLAND_DISPLAY` (or `WAYLAND_SOCKET`) is set, with no
 //! fall-back to X11, else X11 through `DISPLAY`.
+//!
+//! It looks for the server's socket without connecting to it: an X server
+//! resets when its last client leaves, so a probe connection just before the
+//! window's own (under `xvfb-run`, with no other client) can make that one
+//! fail. A socket left behind by a dead server passes this check; the window
+//! then fails to open, and that is reported as an error too.
 
-use std::os::unix::net::UnixStream;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -40,12 +46,12 @@ fn check(
                 "no display: WAYLAND_DISPLAY={name} is set but XDG_RUNTIME_DIR is not: {ADVICE}"
             ),
         };
-        if UnixStream::connect(&path).is_ok() {
+        if is_socket(&path) {
             return Ok(());
         }
         match x_display {
             Some(x) => bail!(
-                "no display: WAYLAND_DISPLAY={name} is set but nothing answers at {}, and the window \
+                "no display: WAYLAND_DISPLAY={name} is set but there is no socket at {}, and the window \
                  library does not fall back to X11: unset WAYLAND_DISPLAY to use DISPLAY={x}",
                 path.display()
             ),
@@ -59,8 +65,8 @@ fn check(
         bail!("no display (neither DISPLAY nor WAYLAND_DISPLAY is set): {ADVICE}");
     };
     match x_socket_number(display) {
-        Some(number) if !x_server_answers(number) => {
-            bail!("no display: nothing answers at DISPLAY={display}: {ADVICE}")
+        Some(number) if !x_server_listens(number) => {
+            bail!("no display: no X server listens at DISPLAY={display}: {ADVICE}")
         }
         // A remote display (host:N) or one this does not parse: let the
         // window try it; a failure there is still turned into an error.
@@ -78,21 +84,25 @@ fn x_socket_number(display: &str) -> Option<u32> {
 }
 
 /// Whether an X server listens on local display `number`: its socket in
-/// /tmp/.X11-unix, or the abstract socket of the same name (Linux).
-fn x_server_answers(number: u32) -> bool {
+/// /tmp/.X11-unix, or (Linux) the abstract socket of the same name, which
+/// /proc/net/unix lists.
+fn x_server_listens(number: u32) -> bool {
     let path = format!("/tmp/.X11-unix/X{number}");
-    if UnixStream::connect(&path).is_ok() {
-        return true;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::linux::net::SocketAddrExt;
-        use std::os::unix::net::SocketAddr;
-        if let Ok(address) = SocketAddr::from_abstract_name(path.as_bytes()) {
-            return UnixStream::connect_addr(&address).is_ok();
-        }
-    }
-    false
+    is_socket(Path::new(&path))
+        || std::fs::read_to_string("/proc/net/unix")
+            .is_ok_and(|table| lists_abstract_socket(&table, &path))
+}
+
+/// Whether /proc/net/unix (`table`) has an abstract socket named `name`.
+fn lists_abstract_socket(table: &str, name: &str) -> bool {
+    table
+        .lines()
+        .filter_map(|line| line.split_whitespace().last()?.strip_prefix('@'))
+        .any(|listed| listed == name)
+}
+
+fn is_socket(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|metadata| metadata.file_type().is_socket())
 }
 
 #[cfg(test)]
@@ -128,8 +138,22 @@ mod tests {
     fn an_x_display_nobody_serves_is_no_display() {
         // Display numbers this high are not in use on a test machine.
         let text = message(check(None, false, Some(":64999"), None));
-        assert!(text.contains("nothing answers at DISPLAY=:64999"), "{text}");
+        assert!(
+            text.contains("no X server listens at DISPLAY=:64999"),
+            "{text}"
+        );
         assert!(check(None, false, Some("remote.example:0"), None).is_ok());
+    }
+
+    #[test]
+    fn abstract_sockets_are_found_in_the_socket_table() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 30125 @/tmp/.X11-unix/X99
+0000000000000000: 00000002 00000000 00010000 0001 01 30126 /tmp/.X11-unix/X99
+0000000000000000: 00000003 00000000 00000000 0001 03 30127
+";
+        assert!(lists_abstract_socket(table, "/tmp/.X11-unix/X99"));
+        assert!(!lists_abstract_socket(table, "/tmp/.X11-unix/X9"));
     }
 
     #[test]

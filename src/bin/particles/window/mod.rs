@@ -129,7 +129,7 @@ pub fn run(
     let mut world = World::new(config.strategy, config.particles, config.seed);
     let frame_limit = config.frames.unwrap_or(u64::MAX);
     let mut frames = 0;
-    let mut error = None;
+    let mut panic = None;
     while frames < frame_limit {
         let out_of_time = config
             .duration
@@ -147,21 +147,15 @@ pub fn run(
             }
             let step = || {
                 world.step();
-                if config.panic_after_frames == Some(frames + 1) {
-                    panic!(
-                        "asked to panic after {} frames (--panic-after-frames)",
-                        frames + 1
-                    );
+                frames += 1;
+                if config.panic_after_frames == Some(frames) {
+                    panic!("asked to panic after {frames} frames (--panic-after-frames)");
                 }
             };
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(step)) {
-                error = Some(format!(
-                    "the simulation panicked: {}",
-                    panic_message(&*panic)
-                ));
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(step)) {
+                panic = Some(payload);
                 break;
             }
-            frames += 1;
         }
         // The event is dropped in there too: a text event holds a String.
         without_recording(|| demo.handle(event, &world));
@@ -170,16 +164,21 @@ pub fn run(
     // Dropped here, recorded, as a headless world is at the end of its thread.
     drop(world);
     let wall_s = started.elapsed().as_secs_f64();
-    without_recording(|| drop(demo));
-    let sim = SimOutcome {
-        frames,
-        particles_final,
-        wall_s,
-        sim_threads: vec![thread_number],
-        signal: signals.received(),
-        error,
-    };
-    recorder.finish(config, sim)
+    // Unrecorded from here on: the files are written from this thread, which
+    // is also the simulation thread.
+    without_recording(|| {
+        drop(demo);
+        let sim = SimOutcome {
+            frames,
+            particles_final,
+            wall_s,
+            sim_threads: vec![thread_number],
+            signal: signals.received(),
+            error: panic
+                .map(|payload| format!("the simulation panicked: {}", panic_message(&*payload))),
+        };
+        recorder.finish(config, sim)
+    })
 }
 
 impl Demo {
@@ -289,9 +288,12 @@ fn build_quietly(settings: &WindowSettings) -> Result<PistonWindow> {
                 .unwrap_or_default();
             // piston_window itself unwraps wgpu's surface, adapter and device.
             if file.contains("piston_window") {
+                let reason = message
+                    .strip_prefix("called `Result::unwrap()` on an `Err` value: ")
+                    .unwrap_or(&message);
                 bail!(
-                    "no usable GPU adapter ({message}): run with --headless; a machine without a GPU \
-                     needs Mesa's software Vulkan (Debian: mesa-vulkan-drivers)"
+                    "no usable GPU adapter (wgpu: {reason}): run with --headless; a machine without a \
+                     GPU needs Mesa's software Vulkan (Debian: mesa-vulkan-drivers)"
                 )
             }
             bail!("cannot open the window ({message}): run with --headless, or under xvfb-run")
