@@ -68,6 +68,11 @@ pub struct Opts {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Window only: draw as fast as possible, without the 60 fps cap and
+    /// without vsync (to measure frames per second).
+    #[arg(long)]
+    pub uncapped: bool,
+
     /// Make the simulation panic after this many frames (to test that a
     /// crash still leaves complete files).
     #[arg(long, value_name = "N", hide = true)]
@@ -89,6 +94,7 @@ pub struct Config {
     pub record: bool,
     pub buffer_events: usize,
     pub quiet: bool,
+    pub uncapped: bool,
     pub panic_after_frames: Option<u64>,
     /// The command line, for summary.json.
     pub command: String,
@@ -112,6 +118,7 @@ impl Opts {
             record: !self.no_record,
             buffer_events: self.buffer_events,
             quiet: self.quiet,
+            uncapped: self.uncapped,
             panic_after_frames: self.panic_after_frames,
             command,
         }
@@ -119,9 +126,13 @@ impl Opts {
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text.parse().map_err(|_| format!("expected a number of seconds, found {text:?}"))?;
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, found {text:?}"))?;
     if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(format!("expected a positive number of seconds, found {text:?}"));
+        return Err(format!(
+            "expected a positive number of seconds, found {text:?}"
+        ));
     }
     Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
@@ -129,7 +140,13 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 /// The command line as one string, arguments with spaces quoted.
 pub fn command_line() -> String {
     std::env::args()
-        .map(|arg| if arg.contains(char::is_whitespace) || arg.is_empty() { format!("{arg:?}") } else { arg })
+        .map(|arg| {
+            if arg.contains(char::is_whitespace) || arg.is_empty() {
+                format!("{arg:?}")
+            } else {
+                arg
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -148,7 +165,8 @@ mod tests {
     fn headless_without_limits_gets_the_default_frames() {
         let config = Opts::parse_from(["particles", "--headless"]).into_config(String::new());
         assert_eq!(config.frames, Some(DEFAULT_HEADLESS_FRAMES));
-        let config = Opts::parse_from(["particles", "--headless", "--duration", "2.5"]).into_config(String::new());
+        let config = Opts::parse_from(["particles", "--headless", "--duration", "2.5"])
+            .into_config(String::new());
         assert_eq!(config.frames, None);
         assert_eq!(config.duration, Some(Duration::from_millis(2500)));
     }
@@ -156,7 +174,10 @@ mod tests {
     #[test]
     fn bad_durations_are_refused() {
         for bad in ["0", "-1", "abc", "inf"] {
-            assert!(Opts::try_parse_from(["particles", "--duration", bad]).is_err(), "{bad}");
+            assert!(
+                Opts::try_parse_from(["particles", "--duration", bad]).is_err(),
+                "{bad}"
+            );
         }
     }
 }

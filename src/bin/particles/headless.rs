@@ -33,7 +33,8 @@ pub fn world_seed(seed: u64, index: u32) -> u64 {
 
 pub fn run(config: &Config, recorder: RunRecorder, signals: &Signals) -> Result<RunResult> {
     let stop = Arc::new(AtomicBool::new(false));
-    let frames_done: Arc<Vec<AtomicU64>> = Arc::new((0..config.threads).map(|_| AtomicU64::new(0)).collect());
+    let frames_done: Arc<Vec<AtomicU64>> =
+        Arc::new((0..config.threads).map(|_| AtomicU64::new(0)).collect());
     let progress = progress::bar(config);
     let started = Instant::now();
     let worlds = (0..config.threads)
@@ -43,15 +44,23 @@ pub fn run(config: &Config, recorder: RunRecorder, signals: &Signals) -> Result<
     let mut signal = None;
     while !worlds.iter().all(JoinHandle::is_finished) {
         signal = signal.or_else(|| signals.received());
-        let out_of_time = config.duration.is_some_and(|limit| started.elapsed() >= limit);
+        let out_of_time = config
+            .duration
+            .is_some_and(|limit| started.elapsed() >= limit);
         if signal.is_some() || out_of_time || recorder.failed() {
             stop.store(true, Ordering::Relaxed);
         }
-        progress.update(frames_done.iter().map(|f| f.load(Ordering::Relaxed)).sum(), started.elapsed());
+        progress.update(
+            frames_done.iter().map(|f| f.load(Ordering::Relaxed)).sum(),
+            started.elapsed(),
+        );
         std::thread::sleep(POLL);
     }
 
-    let mut sim = SimOutcome { signal: signal.or_else(|| signals.received()), ..SimOutcome::default() };
+    let mut sim = SimOutcome {
+        signal: signal.or_else(|| signals.received()),
+        ..SimOutcome::default()
+    };
     for world in worlds {
         match world.join() {
             Ok(end) => {
@@ -60,7 +69,8 @@ pub fn run(config: &Config, recorder: RunRecorder, signals: &Signals) -> Result<
             }
             Err(panic) => {
                 let message = panic_message(&*panic);
-                sim.error.get_or_insert(format!("the simulation panicked: {message}"));
+                sim.error
+                    .get_or_insert(format!("the simulation panicked: {message}"));
             }
         }
     }
@@ -76,7 +86,12 @@ fn spawn_world(
     stop: Arc<AtomicBool>,
     frames_done: Arc<Vec<AtomicU64>>,
 ) -> Result<JoinHandle<WorldEnd>> {
-    let (strategy, particles, seed, frames) = (config.strategy, config.particles, config.seed, config.frames);
+    let (strategy, particles, seed, frames) = (
+        config.strategy,
+        config.particles,
+        config.seed,
+        config.frames,
+    );
     let panic_after_frames = config.panic_after_frames;
     std::thread::Builder::new()
         .name(format!("world-{index}"))
@@ -94,12 +109,15 @@ fn spawn_world(
                     panic!("asked to panic after {frame} frames (--panic-after-frames)");
                 }
             }
-            WorldEnd { thread_number, particles: world.len() as u64 }
+            WorldEnd {
+                thread_number,
+                particles: world.len() as u64,
+            }
         })
         .context("cannot start a simulation thread")
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

@@ -49,22 +49,45 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
+    let usage = |error| Failure {
+        error,
+        code: EXIT_USAGE,
+    };
     if !config.headless {
+        if config.threads > 1 {
+            return Err(usage(anyhow::anyhow!(
+                "--threads {} needs --headless: the window draws one world, on its own thread",
+                config.threads
+            )));
+        }
         #[cfg(feature = "window")]
-        window::check_display().map_err(|error| Failure { error, code: EXIT_USAGE })?;
+        window::check_display().map_err(usage)?;
         #[cfg(not(feature = "window"))]
-        return Err(Failure {
-            error: anyhow::anyhow!("this build has no window (built without the `window` feature): run with --headless"),
-            code: EXIT_USAGE,
-        });
+        return Err(usage(anyhow::anyhow!(
+            "this build has no window (built without the `window` feature): run with --headless"
+        )));
     }
+    // Opened before anything is recorded: a window that cannot open leaves no files.
+    #[cfg(feature = "window")]
+    let demo = if config.headless {
+        None
+    } else {
+        Some(window::open(config).map_err(usage)?)
+    };
     let signals = signals::Signals::install().context("cannot install the signal handlers")?;
-    let recorder = RunRecorder::start(config, None).map_err(|failure| match failure {
-        StartFailure::Output(e) => Failure { error: e.into(), code: EXIT_USAGE },
+    #[cfg(feature = "window")]
+    let tap = demo.as_ref().map(window::Demo::tap);
+    #[cfg(not(feature = "window"))]
+    let tap = None;
+    let recorder = RunRecorder::start(config, tap).map_err(|failure| match failure {
+        StartFailure::Output(e) => usage(e.into()),
         StartFailure::Other(error) => Failure { error, code: 1 },
     })?;
     #[cfg(feature = "window")]
-    let result = if config.headless { headless::run(config, recorder, &signals)? } else { window::run(config, recorder, &signals)? };
+    let result = match demo {
+        Some(demo) => window::run(demo, config, recorder, &signals)?,
+        None => headless::run(config, recorder, &signals)?,
+    };
     #[cfg(not(feature = "window"))]
     let result = headless::run(config, recorder, &signals)?;
 
@@ -73,10 +96,20 @@ fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
         return Err(error.into());
     }
     if let Some(error) = &result.summary.error {
-        return Err(Failure { error: anyhow::anyhow!("{error} (the files hold everything recorded until then)"), code: EXIT_PANIC });
+        return Err(Failure {
+            error: anyhow::anyhow!("{error} (the files hold everything recorded until then)"),
+            code: EXIT_PANIC,
+        });
     }
-    Ok(match result.summary.interrupted.then(|| signals.received()).flatten() {
-        Some(signal) => ExitCode::from(128 + signal as u8),
-        None => ExitCode::SUCCESS,
-    })
+    Ok(
+        match result
+            .summary
+            .interrupted
+            .then(|| signals.received())
+            .flatten()
+        {
+            Some(signal) => ExitCode::from(128 + signal as u8),
+            None => ExitCode::SUCCESS,
+        },
+    )
 }

@@ -15,21 +15,31 @@ pub struct Progress {
 }
 
 pub fn bar(config: &Config) -> Progress {
-    let total_frames = config.frames.map(|f| f.saturating_mul(u64::from(config.threads)));
+    let total_frames = config
+        .frames
+        .map(|f| f.saturating_mul(u64::from(config.threads)));
     let length = match (total_frames, config.duration) {
         (Some(frames), _) => frames,
         (None, Some(duration)) => duration.as_millis() as u64,
         (None, None) => 0,
     };
     let hidden = config.quiet || !std::io::stderr().is_terminal();
-    let target = if hidden { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+    let target = if hidden {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
     let bar = ProgressBar::with_draw_target(Some(length), target);
     let template = if total_frames.is_some() {
         "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} frames, {msg}"
     } else {
         "{elapsed_precise} [{bar:40}] {msg}"
     };
-    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     Progress { bar, total_frames }
 }
 

@@ -50,7 +50,10 @@ impl RunRecorder {
             if let Some(tap) = tap {
                 sink = sink.with_tap(tap);
             }
-            let recorder_config = RecorderConfig { capacity_events: config.buffer_events, ..RecorderConfig::default() };
+            let recorder_config = RecorderConfig {
+                capacity_events: config.buffer_events,
+                ..RecorderConfig::default()
+            };
             Ok(GLOBAL
                 .start(recorder_config, sink)
                 .context("cannot start the recorder")
@@ -88,7 +91,11 @@ impl RunRecorder {
             clock: String::new(),
             timer_pair_cost_ns: 0.0,
             waits: 0,
-            frames_per_s: if sim.wall_s > 0.0 { sim.frames as f64 / sim.wall_s } else { 0.0 },
+            frames_per_s: if sim.wall_s > 0.0 {
+                sim.frames as f64 / sim.wall_s
+            } else {
+                0.0
+            },
             particles_initial: config.particles as u64,
             sim_threads: sim.sim_threads,
             thread_events: Default::default(),
@@ -106,14 +113,18 @@ impl RunRecorder {
                 summary.timer_pair_cost_ns = finished.calibration.pair_cost_ns;
                 summary.clock = finished.calibration.source_name.to_owned();
                 if let Some(e) = finished.sink_error {
-                    let e = anyhow::Error::new(e).context(format!("cannot write {}", finished.sink.tsv.path().display()));
+                    let e = anyhow::Error::new(e).context(format!(
+                        "cannot write {}",
+                        finished.sink.tsv.path().display()
+                    ));
                     summary.error.get_or_insert_with(|| format!("{e:#}"));
                     write_error = Some(e);
                 }
                 finished.sink.histograms
             }
             Err(mut tsv) => {
-                tsv.flush().with_context(|| format!("cannot write {}", tsv.path().display()))?;
+                tsv.flush()
+                    .with_context(|| format!("cannot write {}", tsv.path().display()))?;
                 LatencyHistograms::new()
             }
         };
@@ -121,7 +132,11 @@ impl RunRecorder {
         summary.thread_events = histograms.per_thread().clone();
         self.output.write_summary(&summary)?;
         self.output.write_hgrm(histograms.all())?;
-        Ok(RunResult { summary, output: self.output, write_error })
+        Ok(RunResult {
+            summary,
+            output: self.output,
+            write_error,
+        })
     }
 }
 

@@ -10,7 +10,11 @@ use crate::recording::RunResult;
 pub fn render(result: &RunResult) -> String {
     let s = &result.summary;
     let mut out = String::new();
-    let threads = if s.threads == 1 { "1 world".to_owned() } else { format!("{} worlds on their own threads", s.threads) };
+    let threads = if s.threads == 1 {
+        "1 world".to_owned()
+    } else {
+        format!("{} worlds on their own threads", s.threads)
+    };
     let _ = writeln!(
         out,
         "{} frames in {:.2} s ({:.0} frames/s), {}, strategy {}, allocator {}, seed {}{}",
@@ -23,7 +27,12 @@ pub fn render(result: &RunResult) -> String {
         s.seed,
         if s.interrupted { " (interrupted)" } else { "" }
     );
-    let _ = writeln!(out, "particles: {} at the start, {} at the end", s.particles_initial * u64::from(s.threads), s.particles_final);
+    let _ = writeln!(
+        out,
+        "particles: {} at the start, {} at the end",
+        s.particles_initial * u64::from(s.threads),
+        s.particles_final
+    );
     if s.recording {
         out.push('\n');
         out.push_str(&latency_table(s));
@@ -66,7 +75,9 @@ fn latency_table(s: &Summary) -> String {
         "latency (ns)", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"
     );
     for kind in Kind::ALL {
-        let Some(k) = s.kinds.get(kind.as_str()) else { continue };
+        let Some(k) = s.kinds.get(kind.as_str()) else {
+            continue;
+        };
         let _ = writeln!(
             out,
             "{:<13}{:>11}{:>9}{:>9}{:>9}{:>9}{:>9}{:>11}{:>9.1}",

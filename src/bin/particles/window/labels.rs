@@ -1,0 +1,94 @@
+//! The words and numbers the demo shows: latencies with their unit, and the
+//! window title.
+
+use std::fmt::Write;
+
+/// A latency with the unit that keeps it short: `45 ns`, `1.5 µs`, `12 ms`.
+/// Three significant digits at most, trailing zeros dropped.
+pub fn latency(ns: u64) -> String {
+    let (value, unit) = match ns {
+        0..1_000 => return format!("{ns} ns"),
+        1_000..1_000_000 => (ns as f64 / 1e3, "µs"),
+        1_000_000..1_000_000_000 => (ns as f64 / 1e6, "ms"),
+        _ => (ns as f64 / 1e9, "s"),
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut number = format!("{value:.decimals$}");
+    if number.contains('.') {
+        number.truncate(number.trim_end_matches('0').trim_end_matches('.').len());
+    }
+    format!("{number} {unit}")
+}
+
+/// What the title shows about the recorder over the last second.
+pub struct LastSecond {
+    pub allocations_per_s: f64,
+    /// `None` when there was no allocation in that second.
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+}
+
+/// The window title: it starts with "particles", then the live figures.
+/// `last_second` is `None` when the run does not record.
+pub fn title(particles: usize, frames_per_s: f64, last_second: Option<&LastSecond>) -> String {
+    let mut title = format!("particles: {particles} particles, {frames_per_s:.0} fps");
+    match last_second {
+        None => title.push_str(", not recording (--no-record)"),
+        Some(stats) => {
+            let percentile = |ns: Option<u64>| ns.map_or_else(|| "-".to_owned(), latency);
+            let _ = write!(
+                title,
+                ", {:.0} allocations/s, latency p50 {} p99 {} (last second)",
+                stats.allocations_per_s,
+                percentile(stats.p50_ns),
+                percentile(stats.p99_ns),
+            );
+        }
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_keep_three_digits_and_their_unit() {
+        assert_eq!(latency(0), "0 ns");
+        assert_eq!(latency(45), "45 ns");
+        assert_eq!(latency(999), "999 ns");
+        assert_eq!(latency(1_000), "1 µs");
+        assert_eq!(latency(1_500), "1.5 µs");
+        assert_eq!(latency(12_345), "12.3 µs");
+        assert_eq!(latency(100_000), "100 µs");
+        assert_eq!(latency(10_000_000), "10 ms");
+        assert_eq!(latency(2_000_000_000), "2 s");
+    }
+
+    #[test]
+    fn the_title_starts_with_the_program_and_shows_the_figures() {
+        let stats = LastSecond {
+            allocations_per_s: 187.4,
+            p50_ns: Some(44),
+            p99_ns: Some(1_412),
+        };
+        let title = title(1012, 59.6, Some(&stats));
+        assert_eq!(
+            title,
+            "particles: 1012 particles, 60 fps, 187 allocations/s, latency p50 44 ns p99 1.41 µs (last second)"
+        );
+        let quiet = LastSecond {
+            allocations_per_s: 0.0,
+            p50_ns: None,
+            p99_ns: None,
+        };
+        assert!(super::title(3, 60.0, Some(&quiet)).ends_with("p50 - p99 - (last second)"));
+        assert!(super::title(3, 60.0, None).starts_with("particles: 3 particles, 60 fps"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The overlay along the bottom of the window: a histogram of allocation
+//! latency over the last few seconds, log-spaced bars with decade labels.
+
+use graphics::character::CharacterCache;
+use graphics::{Context, Graphics, Transformed, line, rectangle, text};
+use heapsnow::sim::{HEIGHT, WIDTH};
+use piston_window::{G2dTexture, Glyphs};
+
+use super::colors::linear_rgba;
+use super::labels;
+use super::live::{BUCKETS, BUCKETS_PER_DECADE, Counts, DECADES, SLOT_NS, SLOTS};
+
+/// Bars per decade of latency: 4 of the live buckets make one bar.
+pub const BARS_PER_DECADE: usize = 5;
+/// Number of bars.
+pub const BARS: usize = BARS_PER_DECADE * DECADES;
+const BUCKETS_PER_BAR: usize = BUCKETS_PER_DECADE / BARS_PER_DECADE;
+const _: () = assert!(BUCKETS_PER_BAR * BARS == BUCKETS);
+
+const PANEL_HEIGHT: f64 = 200.0;
+const MARGIN_LEFT: f64 = 48.0;
+const MARGIN_RIGHT: f64 = 48.0;
+/// From the bottom edge of the window to the bars' baseline.
+const BASELINE_ABOVE_BOTTOM: f64 = 34.0;
+const BAR_AREA_HEIGHT: f64 = 130.0;
+const BAR_GAP: f64 = 2.0;
+const FONT_SIZE: u32 = 14;
+
+/// The overlay's colours, decoded for the sRGB surface once.
+pub struct Overlay {
+    panel: [f32; 4],
+    bar: [f32; 4],
+    ink: [f32; 4],
+}
+
+impl Overlay {
+    pub fn new() -> Overlay {
+        Overlay {
+            panel: linear_rgba([0.05, 0.06, 0.06, 0.72]),
+            bar: linear_rgba([0.96, 0.62, 0.26, 0.92]),
+            ink: linear_rgba([0.86, 0.88, 0.88, 1.0]),
+        }
+    }
+
+    /// Draws the overlay: the bars of `counts`, or a note when the run does
+    /// not record (`counts` is `None`). Colours first, then all the text, so
+    /// the frame needs one pass of each.
+    pub fn draw<G>(
+        &self,
+        counts: Option<&Counts>,
+        glyphs: &mut Glyphs<'static>,
+        c: Context,
+        g: &mut G,
+    ) where
+        G: Graphics<Texture = G2dTexture>,
+    {
+        let top = HEIGHT - PANEL_HEIGHT;
+        let baseline = HEIGHT - BASELINE_ABOVE_BOTTOM;
+        let plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT;
+        let bar_width = plot_width / BARS as f64;
+        rectangle(self.panel, [0.0, top, WIDTH, PANEL_HEIGHT], c.transform, g);
+
+        let bars = counts.map(bars);
+        if let Some(bars) = &bars {
+            let tallest = bars.iter().copied().max().unwrap_or(0);
+            for (i, &count) in bars.iter().enumerate() {
+                let height = BAR_AREA_HEIGHT * bar_height(count, tallest);
+                let x = MARGIN_LEFT + i as f64 * bar_width + BAR_GAP / 2.0;
+                rectangle(
+                    self.bar,
+                    [x, baseline - height, bar_width - BAR_GAP, height],
+                    c.transform,
+                    g,
+                );
+            }
+        }
+        line(
+            self.ink,
+            0.5,
+            [MARGIN_LEFT, baseline, WIDTH - MARGIN_RIGHT, baseline],
+            c.transform,
+            g,
+        );
+        for decade in 0..=DECADES {
+            let x = MARGIN_LEFT + (decade * BARS_PER_DECADE) as f64 * bar_width;
+            line(
+                self.ink,
+                0.5,
+                [x, baseline, x, baseline + 5.0],
+                c.transform,
+                g,
+            );
+        }
+
+        let caption = match &bars {
+            Some(_) => {
+                let total = counts.map_or(0, Counts::total);
+                format!(
+                    "allocation latency over the last {} s: {total} allocations (bar height: log of the count)   H hides",
+                    SLOTS as u64 * SLOT_NS / 1_000_000_000
+                )
+            }
+            None => "not recording (--no-record): no live statistics   H hides".to_owned(),
+        };
+        self.text(&caption, [MARGIN_LEFT, top + 22.0], glyphs, c, g);
+        for decade in 0..=DECADES {
+            let label = labels::latency(10u64.pow(decade as u32));
+            let width = glyphs.width(FONT_SIZE, &label).unwrap_or(0.0);
+            let x = MARGIN_LEFT + (decade * BARS_PER_DECADE) as f64 * bar_width - width / 2.0;
+            self.text(&label, [x, baseline + 21.0], glyphs, c, g);
+        }
+    }
+
+    fn text<G>(
+        &self,
+        text: &str,
+        [x, y]: [f64; 2],
+        glyphs: &mut Glyphs<'static>,
+        c: Context,
+        g: &mut G,
+    ) where
+        G: Graphics<Texture = G2dTexture>,
+    {
+        // A glyph that fails to load is left out: a label is not worth
+        // stopping the demo for.
+        let _ = text::Text::new_color(self.ink, FONT_SIZE).round().draw(
+            text,
+            glyphs,
+            &c.draw_state,
+            c.transform.trans(x, y),
+            g,
+        );
+    }
+}
+
+/// The bar counts: neighbouring buckets added up, `BUCKETS_PER_BAR` at a time.
+pub fn bars(counts: &Counts) -> [u64; BARS] {
+    std::array::from_fn(|bar| {
+        counts.buckets[bar * BUCKETS_PER_BAR..][..BUCKETS_PER_BAR]
+            .iter()
+            .sum()
+    })
+}
+
+/// Height of a bar as a fraction of the tallest, on a log scale so that the
+/// rare slow allocations stay visible next to the common fast ones.
+fn bar_height(count: u64, tallest: u64) -> f64 {
+    if count == 0 || tallest == 0 {
+        0.0
+    } else {
+        (count as f64).ln_1p() / (tallest as f64).ln_1p()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::live::{bucket_of, lower_bound_ns};
+    use super::*;
+
+    /// The latency where `bar` starts.
+    fn bar_lower_bound_ns(bar: usize) -> u64 {
+        lower_bound_ns(bar * BUCKETS_PER_BAR)
+    }
+
+    #[test]
+    fn bars_add_up_neighbouring_buckets() {
+        let mut counts = Counts::default();
+        counts.buckets[bucket_of(40)] += 5; // bucket 32
+        counts.buckets[bucket_of(44)] += 1; // bucket 32
+        counts.buckets[bucket_of(46)] += 2; // bucket 33: same bar
+        counts.buckets[bucket_of(1_000)] += 7; // bucket 60
+        let bars = bars(&counts);
+        assert_eq!(bars.iter().sum::<u64>(), counts.total());
+        assert_eq!(bars[8], 8);
+        assert_eq!(bars[15], 7);
+        // Decades start a bar: 5 bars from 10 ns to 100 ns, from 1 µs on at 15.
+        assert_eq!(bar_lower_bound_ns(5), 10);
+        assert_eq!(bar_lower_bound_ns(10), 100);
+        assert_eq!(bar_lower_bound_ns(15), 1_000);
+        assert!(bar_lower_bound_ns(8) <= 40 && 46 < bar_lower_bound_ns(9));
+    }
+
+    #[test]
+    fn bar_heights_are_logarithmic() {
+        assert_eq!(bar_height(0, 100), 0.0);
+        assert_eq!(bar_height(100, 100), 1.0);
+        let one = bar_height(1, 1000);
+        assert!(one > 0.09 && one < 0.11, "{one}"); // ln 2 / ln 1001
+        assert!(bar_height(10, 1000) > 0.3);
+    }
+}
