@@ -17,7 +17,7 @@ use common::{particles, read_summary, read_tsv, sim_sequence};
 
 /// The classic background, as the sRGB surface stores it.
 const BACKGROUND: [u8; 3] = [38, 43, 43];
-/// Rows of the window above the overlay panel (it is 200 px tall).
+/// Rows of the window above the overlay (it is 180 px tall).
 const ABOVE_OVERLAY: usize = 760;
 /// Longest wait for the window to show what a test looks for.
 const PATIENCE: Duration = Duration::from_secs(60);
