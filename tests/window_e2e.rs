@@ -231,7 +231,7 @@ impl Screenshot {
         self.count(0..ABOVE_OVERLAY, is_particle)
     }
 
-    /// The overlay's orange bars, in the panel along the bottom.
+    /// The overlay's orange bars, along the bottom.
     fn bar_pixels(&self) -> usize {
         self.count(ABOVE_OVERLAY..self.height, |[r, g, b]| {
             r > 150 && r > g && b < 120
