@@ -33,7 +33,10 @@ impl XServer {
     /// Starts Xvfb, or says SKIPPED and gives `None` when it is not installed.
     fn start(test: &str) -> Option<XServer> {
         // -displayfd: Xvfb picks a free display and writes its number once it
-        // accepts connections, so tests can run side by side.
+        // accepts connections, so tests can run side by side. -noreset: by
+        // default the server resets when its last client leaves, and a
+        // client opening the display during that reset fails (xdotool and
+        // import come and go while the demo starts).
         let spawned = Command::new("Xvfb")
             .args([
                 "-displayfd",
@@ -43,6 +46,7 @@ impl XServer {
                 "1280x960x24",
                 "-nolisten",
                 "tcp",
+                "-noreset",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

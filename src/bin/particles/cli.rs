@@ -94,6 +94,8 @@ pub struct Config {
     pub record: bool,
     pub buffer_events: usize,
     pub quiet: bool,
+    /// Read by the window only.
+    #[cfg_attr(not(feature = "window"), allow(dead_code))]
     pub uncapped: bool,
     pub panic_after_frames: Option<u64>,
     /// The command line, for summary.json.
