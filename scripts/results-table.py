@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds the README's results table from the runs' summary.json files and
 writes it between the <!-- results:start --> and <!-- results:end --> markers,
-so that no number in it is typed by hand.
+and the reference run's printed summary between <!-- run:start/end -->, so
+that no number in them is typed by hand.
 
 usage: scripts/results-table.py RUNS_DIR README.md
 """
@@ -45,10 +46,21 @@ def main():
     for summary in sorted(runs.glob("*/summary.json"), key=order):
         lines.append(row(summary.parent.name, json.loads(summary.read_text())))
     lines += ["", *derived(runs)]
-    text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
+    text = replace_between(readme.read_text(), START, END, "\n".join(lines))
+    output = (runs / "boxed-system.txt").read_text().rstrip()
+    text = replace_between(
+        text,
+        "<!-- run:start -->",
+        "<!-- run:end -->",
+        "The reference run (`results/runs/boxed-system`: the defaults, seed 42):\n\n```text\n" + output + "\n```",
+    )
+    readme.write_text(text)
+
+
+def replace_between(text, start, end, body):
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + body + "\n" + end + tail
 
 
 def derived(runs):
