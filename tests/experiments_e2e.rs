@@ -4,24 +4,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 
-use common::{particles, read_summary, read_tsv};
-
-fn run(dir: &Path, args: &[&str]) {
-    let output = particles()
-        .args(["--headless", "--quiet", "--out"])
-        .arg(dir)
-        .args(args)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use common::{read_summary, read_tsv, run_headless};
 
 /// (kind, bytes) sequences per simulation thread, in world order as far as the
 /// run tells it (thread numbers are handed out as threads first allocate).
@@ -43,7 +27,7 @@ fn sequences_per_world(dir: &Path) -> Vec<Vec<(String, u64)>> {
 
 fn sim_events(strategy: &str, frames: u64) -> usize {
     let dir = tempfile::tempdir().unwrap();
-    run(
+    run_headless(
         dir.path(),
         &[
             "--strategy",
@@ -84,15 +68,15 @@ fn four_worlds_on_four_threads_are_each_deterministic() {
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    run(
+    run_headless(
         four.path(),
         &["--threads", "4", "--frames", "1500", "--seed", "5"],
     );
-    run(
+    run_headless(
         again.path(),
         &["--threads", "4", "--frames", "1500", "--seed", "5"],
     );
-    run(
+    run_headless(
         one.path(),
         &["--threads", "1", "--frames", "1500", "--seed", "5"],
     );

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{particles, read_summary, read_tsv, sim_sequence};
+use common::{particles, read_summary, read_tsv, run_headless, sim_sequence};
 
 #[test]
 fn a_seeded_run_writes_three_consistent_files() {
@@ -100,21 +100,7 @@ fn the_same_seed_gives_the_same_allocations() {
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let dir = tempfile::tempdir().unwrap();
-            let status = particles()
-                .args([
-                    "--headless",
-                    "--frames",
-                    "2000",
-                    "--seed",
-                    "11",
-                    "--quiet",
-                    "--out",
-                ])
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success());
+            run_headless(dir.path(), &["--frames", "2000", "--seed", "11"]);
             sim_sequence(dir.path())
         })
         .collect();
@@ -122,20 +108,7 @@ fn the_same_seed_gives_the_same_allocations() {
     assert_eq!(runs[0], runs[1]);
 
     let other = tempfile::tempdir().unwrap();
-    particles()
-        .args([
-            "--headless",
-            "--frames",
-            "2000",
-            "--seed",
-            "12",
-            "--quiet",
-            "--out",
-        ])
-        .arg(other.path())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    run_headless(other.path(), &["--frames", "2000", "--seed", "12"]);
     assert_ne!(
         sim_sequence(other.path()),
         runs[0],

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{particles, read_summary, read_tsv, sim_sequence};
+use common::{particles, read_summary, read_tsv, run_headless, sim_sequence};
 
 /// The classic background, as the sRGB surface stores it.
 const BACKGROUND: [u8; 3] = [38, 43, 43];
@@ -383,21 +383,7 @@ fn the_demo_draws_the_world_and_writes_complete_files() {
     // The window thread records the world alone: the same allocations as a
     // headless run of the same seed and frames.
     let headless = tempfile::tempdir().unwrap();
-    let status = particles()
-        .args([
-            "--headless",
-            "--frames",
-            "400",
-            "--seed",
-            "7",
-            "--quiet",
-            "--out",
-        ])
-        .arg(headless.path())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_headless(headless.path(), &["--frames", "400", "--seed", "7"]);
     assert_same_world(&sim_sequence(dir.path()), &sim_sequence(headless.path()));
 }
 

@@ -12,6 +12,23 @@ pub fn particles() -> Command {
     command
 }
 
+/// Runs `particles --headless --quiet --out OUT ARGS...` and asserts it
+/// succeeded.
+pub fn run_headless(out: &Path, args: &[&str]) {
+    let output = particles()
+        .args(["--headless", "--quiet", "--out"])
+        .arg(out)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// One `alloc.tsv` row, fields as text.
 pub struct Row {
     pub fields: Vec<String>,
