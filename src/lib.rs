@@ -51,3 +51,4 @@ pub mod run;
 pub mod sim;
 pub mod stats;
 pub mod tsv;
+pub mod units;

@@ -10,7 +10,7 @@ mod plot;
 mod progress;
 mod stats;
 mod summary;
-mod units;
+use heapsnow::units;
 
 use std::process::ExitCode;
 

@@ -3,27 +3,12 @@
 
 use std::fmt::Write;
 
+use heapsnow::units::format_ns;
+
 /// A latency with the unit that keeps it short: `45 ns`, `1.5 µs`, `12 ms`.
 /// Three significant digits at most, trailing zeros dropped.
 pub fn latency(ns: u64) -> String {
-    let (value, unit) = match ns {
-        0..1_000 => return format!("{ns} ns"),
-        1_000..1_000_000 => (ns as f64 / 1e3, "µs"),
-        1_000_000..1_000_000_000 => (ns as f64 / 1e6, "ms"),
-        _ => (ns as f64 / 1e9, "s"),
-    };
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut number = format!("{value:.decimals$}");
-    if number.contains('.') {
-        number.truncate(number.trim_end_matches('0').trim_end_matches('.').len());
-    }
-    format!("{number} {unit}")
+    format_ns(ns as f64)
 }
 
 /// What the title shows about the recorder over the last second.

@@ -1,4 +1,5 @@
-//! Human-readable numbers for axis labels and the summary: "1 KiB", "10 µs", "2.5M".
+//! Human-readable numbers for chart labels, summaries and the demo window:
+//! "1 KiB", "10 µs", "2.5M".
 
 /// Bytes with binary prefixes: `512 B`, `1 KiB`, `1.5 MiB`.
 pub fn format_bytes(size_bytes: f64) -> String {
