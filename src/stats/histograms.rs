@@ -64,13 +64,11 @@ pub struct Exact {
     pub sum_ns: u128,
 }
 
-/// One latency histogram per kind, one over all kinds, and event counts per
-/// thread.
+/// One latency histogram per kind, and event counts per thread.
 #[derive(Clone, Debug)]
 pub struct LatencyHistograms {
     per_kind: [Histogram<u64>; 4],
     exact: [Exact; 4],
-    all: Histogram<u64>,
     per_thread: BTreeMap<u32, u64>,
 }
 
@@ -91,7 +89,6 @@ impl LatencyHistograms {
         LatencyHistograms {
             per_kind: std::array::from_fn(|_| new_histogram()),
             exact: [Exact::default(); 4],
-            all: new_histogram(),
             per_thread: BTreeMap::new(),
         }
     }
@@ -105,7 +102,6 @@ impl LatencyHistograms {
         let exact = &mut self.exact[event.kind as usize];
         exact.max_ns = exact.max_ns.max(event.latency_ns);
         exact.sum_ns += u128::from(event.latency_ns);
-        self.all.saturating_record(latency_ns);
         *self.per_thread.entry(event.thread).or_default() += 1;
     }
 
@@ -114,9 +110,14 @@ impl LatencyHistograms {
         &self.per_kind[kind as usize]
     }
 
-    /// The histogram of every event.
-    pub fn all(&self) -> &Histogram<u64> {
-        &self.all
+    /// The histogram of every event, all kinds together.
+    pub fn all(&self) -> Histogram<u64> {
+        let mut all = new_histogram();
+        for histogram in &self.per_kind {
+            all.add(histogram)
+                .expect("histograms with the same bounds add up");
+        }
+        all
     }
 
     /// Events seen per thread number.

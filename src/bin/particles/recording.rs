@@ -29,7 +29,15 @@ pub struct SimOutcome {
 /// A run's output folder and, unless `--no-record`, its recording.
 pub struct RunRecorder {
     output: OutputDir,
-    recording: Result<Recording<RunSink>, TsvFile>,
+    events: Events,
+}
+
+/// Where the run's events go.
+enum Events {
+    /// To the recorder, which writes `alloc.tsv`.
+    Recorded(Recording<RunSink>),
+    /// Nowhere (`--no-record`): `alloc.tsv` keeps only its header.
+    NotRecorded(TsvFile),
 }
 
 /// The files are written; this is what they say.
@@ -45,7 +53,7 @@ impl RunRecorder {
     /// recording unless the run has `--no-record`.
     pub fn start(config: &Config, tap: Option<Tap>) -> Result<RunRecorder, StartFailure> {
         let (output, tsv) = OutputDir::prepare(&config.out).map_err(StartFailure::Output)?;
-        let recording = if config.record {
+        let events = if config.record {
             let mut sink = RunSink::new(tsv);
             if let Some(tap) = tap {
                 sink = sink.with_tap(tap);
@@ -54,19 +62,21 @@ impl RunRecorder {
                 capacity_events: config.buffer_events,
                 ..RecorderConfig::default()
             };
-            Ok(GLOBAL
-                .start(recorder_config, sink)
-                .context("cannot start the recorder")
-                .map_err(StartFailure::Other)?)
+            Events::Recorded(
+                GLOBAL
+                    .start(recorder_config, sink)
+                    .context("cannot start the recorder")
+                    .map_err(StartFailure::Other)?,
+            )
         } else {
-            Err(tsv)
+            Events::NotRecorded(tsv)
         };
-        Ok(RunRecorder { output, recording })
+        Ok(RunRecorder { output, events })
     }
 
     /// True once writing `alloc.tsv` has failed: the run should stop.
     pub fn failed(&self) -> bool {
-        self.recording.as_ref().is_ok_and(Recording::sink_failed)
+        matches!(&self.events, Events::Recorded(recording) if recording.sink_failed())
     }
 
     /// Stops recording, drains every event into `alloc.tsv`, and writes
@@ -102,8 +112,8 @@ impl RunRecorder {
             error: sim.error,
         };
         let mut write_error = None;
-        let histograms = match self.recording {
-            Ok(recording) => {
+        let histograms = match self.events {
+            Events::Recorded(recording) => {
                 let finished = recording.finish().context("recording failed")?;
                 summary.events_recorded = finished.events_recorded;
                 summary.events_written = finished.sink.tsv.rows_written();
@@ -122,7 +132,7 @@ impl RunRecorder {
                 }
                 finished.sink.histograms
             }
-            Err(mut tsv) => {
+            Events::NotRecorded(mut tsv) => {
                 tsv.flush()
                     .with_context(|| format!("cannot write {}", tsv.path().display()))?;
                 LatencyHistograms::new()
@@ -131,7 +141,7 @@ impl RunRecorder {
         summary.kinds = histograms.summaries();
         summary.thread_events = histograms.per_thread().clone();
         self.output.write_summary(&summary)?;
-        self.output.write_hgrm(histograms.all())?;
+        self.output.write_hgrm(&histograms.all())?;
         Ok(RunResult {
             summary,
             output: self.output,
