@@ -84,8 +84,6 @@ pub(crate) fn run<S: Sink>(
         }
         if !batch.is_empty() {
             ring.release(next_ticket);
-        }
-        if !batch.is_empty() {
             // After a failure keep draining, so producers never wait forever,
             // but write nothing more.
             if error.is_none()
