@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use heapsnow::recorder::{Config, Event, ReportingAllocator, Sink, now_ticks};
+use heapsnow::recorder::{Config, Event, ReportingAllocator, Sink};
 
 /// Counts events and drops them: the drain's cheapest possible sink.
 struct Discard(u64);
@@ -85,10 +85,11 @@ fn bench_backing<A: GlobalAlloc + Sync>(
             Discard(0),
         )
         .unwrap();
+    let clock = recording.calibration().source;
     group.bench_function("timer floor (2 pairs of clock reads)", |b| {
         b.iter(|| {
-            let first = black_box(now_ticks()).wrapping_sub(black_box(now_ticks()));
-            let second = black_box(now_ticks()).wrapping_sub(black_box(now_ticks()));
+            let first = black_box(clock.now_ticks()).wrapping_sub(black_box(clock.now_ticks()));
+            let second = black_box(clock.now_ticks()).wrapping_sub(black_box(clock.now_ticks()));
             black_box(first.wrapping_add(second))
         })
     });

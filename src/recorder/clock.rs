@@ -8,7 +8,6 @@
 //! nanoseconds.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Which time source the recorder reads.
@@ -23,22 +22,53 @@ pub enum ClockSource {
     Monotonic,
 }
 
-/// Set when the allocation path reads the TSC rather than `Instant`.
-static USE_TSC: AtomicBool = AtomicBool::new(false);
+/// The counter a recording reads on its allocation path. Chosen per
+/// recording and kept in its ring, so two allocators recording with different
+/// sources never mix their ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TickSource {
+    /// The CPU's time-stamp counter, `rdtsc` (x86_64 only).
+    Tsc,
+    /// The monotonic clock, in nanoseconds since the first read in the process.
+    Monotonic,
+}
+
 /// Origin of the monotonic ticks.
 static MONOTONIC_BASE: OnceLock<Instant> = OnceLock::new();
 
-/// The current time in ticks of the clock the allocation path reads (the TSC
-/// or the monotonic clock, as the last recording chose): what the recorder's
-/// own timing costs, for benchmarks.
-#[inline(always)]
-pub fn now_ticks() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if USE_TSC.load(Ordering::Relaxed) {
-        // SAFETY: `rdtsc` has no preconditions; USE_TSC is only set on x86_64.
-        return unsafe { core::arch::x86_64::_rdtsc() };
+impl TickSource {
+    /// The current time in this source's ticks: what the recorder's own timing
+    /// costs, for benchmarks.
+    #[inline(always)]
+    pub fn now_ticks(self) -> u64 {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `rdtsc` has no preconditions.
+            TickSource::Tsc => unsafe { core::arch::x86_64::_rdtsc() },
+            #[cfg(not(target_arch = "x86_64"))]
+            TickSource::Tsc => monotonic_ticks(),
+            TickSource::Monotonic => monotonic_ticks(),
+        }
     }
-    monotonic_ticks()
+
+    /// The source with this `repr(u8)` value.
+    #[inline(always)]
+    pub(crate) fn from_u8(value: u8) -> TickSource {
+        if value == TickSource::Tsc as u8 {
+            TickSource::Tsc
+        } else {
+            TickSource::Monotonic
+        }
+    }
+
+    /// The name printed with the results: `tsc` or `monotonic`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TickSource::Tsc => "tsc",
+            TickSource::Monotonic => "monotonic",
+        }
+    }
 }
 
 #[inline]
@@ -51,7 +81,7 @@ fn monotonic_ticks() -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Calibration {
     /// The source in use.
-    pub source_name: &'static str,
+    pub source: TickSource,
     /// Nanoseconds per tick (1.0 for the monotonic clock).
     pub ns_per_tick: f64,
     /// Tick value at the recorder's epoch.
@@ -93,27 +123,31 @@ pub(crate) fn calibrate(source: ClockSource) -> Calibration {
         ClockSource::Tsc => cfg!(target_arch = "x86_64"),
         ClockSource::Monotonic => false,
     };
-    USE_TSC.store(use_tsc, Ordering::Relaxed);
+    let source = if use_tsc {
+        TickSource::Tsc
+    } else {
+        TickSource::Monotonic
+    };
     let ns_per_tick = if use_tsc {
-        measure_ns_per_tick(Duration::from_millis(20))
+        measure_ns_per_tick(source, Duration::from_millis(20))
     } else {
         1.0
     };
-    let (floor_ticks, median_ticks) = measure_floor_ticks(100_000);
+    let (floor_ticks, median_ticks) = measure_floor_ticks(source, 100_000);
     Calibration {
-        source_name: if use_tsc { "tsc" } else { "monotonic" },
+        source,
         ns_per_tick,
-        epoch_ticks: now_ticks(),
+        epoch_ticks: source.now_ticks(),
         floor_ns: floor_ticks as f64 * ns_per_tick,
         pair_cost_ns: median_ticks as f64 * ns_per_tick,
     }
 }
 
 /// Counts ticks over `span` of `Instant` time.
-fn measure_ns_per_tick(span: Duration) -> f64 {
-    let (start_instant, start_ticks) = (Instant::now(), now_ticks());
+fn measure_ns_per_tick(source: TickSource, span: Duration) -> f64 {
+    let (start_instant, start_ticks) = (Instant::now(), source.now_ticks());
     loop {
-        let (instant, ticks) = (Instant::now(), now_ticks());
+        let (instant, ticks) = (Instant::now(), source.now_ticks());
         let elapsed = instant - start_instant;
         if elapsed >= span && ticks > start_ticks {
             return elapsed.as_nanos() as f64 / (ticks - start_ticks) as f64;
@@ -122,11 +156,11 @@ fn measure_ns_per_tick(span: Duration) -> f64 {
 }
 
 /// The smallest non-zero and the median difference of `pairs` back-to-back reads.
-fn measure_floor_ticks(pairs: usize) -> (u64, u64) {
+fn measure_floor_ticks(source: TickSource, pairs: usize) -> (u64, u64) {
     let mut diffs: Vec<u64> = (0..pairs)
         .map(|_| {
-            let start = now_ticks();
-            now_ticks().saturating_sub(start)
+            let start = source.now_ticks();
+            source.now_ticks().saturating_sub(start)
         })
         .collect();
     diffs.sort_unstable();
@@ -141,14 +175,15 @@ mod tests {
     #[test]
     fn calibrated_clock_agrees_with_instant() {
         let calibration = calibrate(ClockSource::Auto);
-        let (instant, ticks) = (Instant::now(), now_ticks());
+        let source = calibration.source;
+        let (instant, ticks) = (Instant::now(), source.now_ticks());
         std::thread::sleep(Duration::from_millis(50));
-        let measured_ns = calibration.ticks_to_ns(now_ticks() - ticks) as f64;
+        let measured_ns = calibration.ticks_to_ns(source.now_ticks() - ticks) as f64;
         let expected_ns = instant.elapsed().as_nanos() as f64;
         assert!(
             (measured_ns / expected_ns - 1.0).abs() < 0.02,
             "{} says {measured_ns} ns where Instant says {expected_ns} ns",
-            calibration.source_name
+            source.name()
         );
         assert!(calibration.floor_ns > 0.0 && calibration.floor_ns < 10_000.0);
     }

@@ -1,23 +1,43 @@
 //! The drain thread: empties the ring in order, converts ticks to
 //! nanoseconds and hands batches of events to a [`Sink`].
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::clock::Calibration;
 use super::event::{Event, Kind};
-use super::guard;
 use super::ring::{RawEvent, Ring};
 
-/// Where the drain delivers events. Runs on the drain thread, whose own
-/// allocations are never recorded, so a sink may allocate, lock and do I/O.
+/// Where the drain delivers events.
+///
+/// A sink runs on the drain thread, whose allocations are never recorded, so
+/// it may allocate, lock and do I/O. The rules it must follow, and what
+/// happens when it breaks them:
+///
+/// - **Keep up.** While a call is running nothing is delivered; once the ring
+///   is full, allocating threads wait. If the drain makes no progress for the
+///   recording's [`stall_limit`](super::Config::stall_limit) (a sink blocked on a lock an
+///   allocating thread holds, a stalled disk or network), waiting threads stop
+///   waiting: their events are dropped and counted
+///   ([`Finished::events_dropped`](super::Finished::events_dropped)), and
+///   [`Recording::finish`](super::Recording::finish) gives up on a drain
+///   stuck that long with [`FinishError::DrainStalled`](super::FinishError::DrainStalled).
+/// - **Return errors, do not panic.** After an error the sink gets no more
+///   batches; the events it did not get are counted and the error is in
+///   [`Finished::sink_error`](super::Finished::sink_error). A panic is caught:
+///   the drain keeps emptying the ring so no thread waits, and `finish`
+///   returns [`FinishError::SinkPanicked`](super::FinishError::SinkPanicked)
+///   with the events delivered and not. (With `panic = "abort"` a panic ends
+///   the process, as anywhere else.)
 pub trait Sink: Send + 'static {
     /// Takes the next batch of events, in the order they were recorded. After
     /// an error the sink gets no more batches.
     fn write(&mut self, events: &[Event]) -> std::io::Result<()>;
 
-    /// Called once after the last batch; flush here.
+    /// Called once after the last batch, unless a batch failed; flush here.
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -36,6 +56,9 @@ pub(crate) struct DrainControl {
     stop_at: AtomicU64,
     /// Set when the sink has failed.
     failed: AtomicBool,
+    /// Bumped each time the drain goes round its loop or comes back from the
+    /// sink: the owner's sign that the drain is not stuck.
+    heartbeat: AtomicU64,
 }
 
 impl DrainControl {
@@ -43,6 +66,7 @@ impl DrainControl {
         Arc::new(DrainControl {
             stop_at: AtomicU64::new(RUNNING),
             failed: AtomicBool::new(false),
+            heartbeat: AtomicU64::new(0),
         })
     }
 
@@ -54,27 +78,45 @@ impl DrainControl {
     pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
+
+    pub(crate) fn heartbeat(&self) -> u64 {
+        self.heartbeat.load(Ordering::Relaxed)
+    }
+
+    fn beat(&self) {
+        self.heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Why the sink stopped receiving events.
+pub(crate) enum SinkTrouble {
+    Error(std::io::Error),
+    Panic(String),
 }
 
 /// What the drain thread gives back when it ends.
 pub(crate) struct DrainOutcome<S> {
     pub sink: S,
+    /// Events taken from the ring: every event recorded.
     pub drained: u64,
-    pub error: Option<std::io::Error>,
+    /// Events the sink accepted.
+    pub delivered: u64,
+    pub trouble: Option<SinkTrouble>,
 }
 
-/// The drain thread's body.
+/// The drain thread's body. The caller has marked the thread as ignored.
 pub(crate) fn run<S: Sink>(
     ring: &'static Ring,
     control: Arc<DrainControl>,
     calibration: Calibration,
     mut sink: S,
 ) -> DrainOutcome<S> {
-    guard::ignore_this_thread();
     let mut batch = Vec::with_capacity(BATCH_EVENTS);
     let mut next_ticket = 0u64;
-    let mut error = None;
+    let mut delivered = 0u64;
+    let mut trouble = None;
     loop {
+        control.beat();
         while batch.len() < BATCH_EVENTS {
             let Some(raw) = ring.take(next_ticket) else {
                 break;
@@ -85,12 +127,15 @@ pub(crate) fn run<S: Sink>(
         if !batch.is_empty() {
             ring.release(next_ticket);
             // After a failure keep draining, so producers never wait forever,
-            // but write nothing more.
-            if error.is_none()
-                && let Err(e) = sink.write(&batch)
-            {
-                error = Some(e);
-                control.failed.store(true, Ordering::Relaxed);
+            // but deliver nothing more.
+            if trouble.is_none() {
+                match deliver(|| sink.write(&batch)) {
+                    Ok(()) => delivered += batch.len() as u64,
+                    Err(e) => {
+                        trouble = Some(e);
+                        control.failed.store(true, Ordering::Relaxed);
+                    }
+                }
             }
             batch.clear();
             continue;
@@ -106,17 +151,36 @@ pub(crate) fn run<S: Sink>(
             std::thread::yield_now();
         }
     }
-    if error.is_none()
-        && let Err(e) = sink.finish()
+    if trouble.is_none()
+        && let Err(e) = deliver(|| sink.finish())
     {
-        error = Some(e);
+        trouble = Some(e);
         control.failed.store(true, Ordering::Relaxed);
     }
+    control.beat();
     DrainOutcome {
         sink,
         drained: next_ticket,
-        error,
+        delivered,
+        trouble,
     }
+}
+
+/// Calls the sink, turning a panic into [`SinkTrouble::Panic`].
+fn deliver(call: impl FnOnce() -> std::io::Result<()>) -> Result<(), SinkTrouble> {
+    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(SinkTrouble::Error(e)),
+        Err(panic) => Err(SinkTrouble::Panic(panic_message(&*panic))),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 fn convert(raw: &RawEvent, calibration: &Calibration) -> Event {
@@ -125,7 +189,7 @@ fn convert(raw: &RawEvent, calibration: &Calibration) -> Event {
         kind,
         size_bytes: raw.size_bytes,
         align_bytes: 1u64 << raw.align_log2,
-        latency_ns: calibration.ticks_to_ns(u64::from(raw.latency_ticks)),
+        latency_ns: calibration.ticks_to_ns(raw.latency_ticks),
         t_ns: calibration.since_epoch_ns(raw.start_ticks),
         thread: raw.thread,
         addr: raw.addr,

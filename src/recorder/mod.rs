@@ -7,11 +7,20 @@
 //! call and writes a fixed-size event into a ring reserved up front. A drain
 //! thread empties the ring into a [`Sink`]. When the ring is full the
 //! allocating thread waits for the drain, so nothing is lost; that wait is
-//! counted apart and never folded into a latency.
+//! counted apart and never folded into a latency. Only if the drain makes no
+//! progress at all for [`Config::stall_limit`] (a sink that blocks) does a
+//! waiting thread stop waiting: its event is dropped and counted, so the
+//! recorder can never hang the program it measures.
+//!
+//! Not recorded: anything before [`ReportingAllocator::start`] and after
+//! [`Recording::finish`], the recorder's own threads (the drain, from its
+//! first instruction), code run inside [`without_recording`], and a child
+//! process forked while recording (it passes straight through).
 
 mod clock;
 mod drain;
 mod event;
+mod fork;
 mod guard;
 mod ring;
 mod session;
@@ -19,11 +28,11 @@ mod state;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-pub use clock::{Calibration, ClockSource, now_ticks};
+pub use clock::{Calibration, ClockSource, TickSource};
 pub use drain::Sink;
 pub use event::{Event, Kind, UnknownKind};
 pub use guard::{thread_number, without_recording};
-pub use session::{Config, FinishError, Finished, Recording, StartError};
+pub use session::{Config, DEFAULT_STALL_LIMIT, FinishError, Finished, Recording, StartError};
 
 use guard::Guard;
 use ring::RawEvent;
@@ -80,15 +89,18 @@ impl<A> ReportingAllocator<A> {
         let Some(_guard) = Guard::enter() else {
             return call();
         };
-        let start_ticks = clock::now_ticks();
+        let clock = ring.clock();
+        let start_ticks = clock.now_ticks();
         let ptr = call();
-        let latency_ticks = clock::now_ticks().wrapping_sub(start_ticks);
-        ring.push(RawEvent {
+        let latency_ticks = clock.now_ticks().saturating_sub(start_ticks);
+        // A refused event is counted by the ring (dropped) or belongs to no
+        // recording (closed): either way the call itself has succeeded.
+        let _ = ring.push(RawEvent {
             start_ticks,
+            latency_ticks,
             size_bytes: size_bytes as u64,
             addr: ptr as u64,
             old_addr,
-            latency_ticks: u32::try_from(latency_ticks).unwrap_or(u32::MAX),
             thread: guard::thread_number(),
             align_log2: layout.align().trailing_zeros() as u8,
             kind: kind as u8,

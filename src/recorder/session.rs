@@ -2,12 +2,14 @@
 //! which may allocate and lock (it is never on the allocation path).
 
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::clock::{self, Calibration, ClockSource};
-use super::drain::{self, DrainControl, DrainOutcome, Sink};
-use super::guard::Guard;
+use super::drain::{self, DrainControl, DrainOutcome, Sink, SinkTrouble};
+use super::fork;
+use super::guard::{self, Guard};
 use super::ring::Ring;
 use super::state::State;
 
@@ -19,13 +21,23 @@ pub struct Config {
     pub capacity_events: usize,
     /// The time source.
     pub clock: ClockSource,
+    /// How long an allocating thread waits for room in a full buffer while
+    /// the drain makes no progress at all. Past it the thread stops waiting
+    /// and its event is dropped and counted, so a stuck sink can never hang
+    /// the program; [`Recording::finish`] gives up on such a drain after the
+    /// same time. While the drain makes progress nothing is ever dropped.
+    pub stall_limit: Duration,
 }
+
+/// The default [`Config::stall_limit`].
+pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(1);
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             capacity_events: 1 << 20,
             clock: ClockSource::Auto,
+            stall_limit: DEFAULT_STALL_LIMIT,
         }
     }
 }
@@ -50,7 +62,36 @@ pub enum StartError {
 /// Why a recording ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum FinishError {
-    /// The drain thread panicked (inside the sink): its events are lost.
+    /// The sink panicked. The drain went on emptying the buffer, so no thread
+    /// waited, but the sink got nothing after the panic.
+    #[error(
+        "the sink panicked ({message}): {events_delivered} events reached it, \
+         {events_undelivered} did not"
+    )]
+    SinkPanicked {
+        /// The panic's message.
+        message: String,
+        /// Events the sink accepted before the panic.
+        events_delivered: u64,
+        /// Events recorded that the sink never got (the panicking batch
+        /// included).
+        events_undelivered: u64,
+    },
+    /// The drain made no progress for the stall limit while finishing (a sink
+    /// that blocks): it was left behind, with its sink.
+    #[error(
+        "the drain made no progress for {stall_limit:?} (a sink that blocks?): \
+         gave up on it and on the events it had not delivered"
+    )]
+    DrainStalled {
+        /// The recording's stall limit.
+        stall_limit: Duration,
+    },
+    /// `finish` was called in a child forked while recording: the recording
+    /// and its drain belong to the parent.
+    #[error("a forked child cannot finish its parent's recording")]
+    ForkedChild,
+    /// The drain thread itself panicked.
     #[error("the drain thread panicked")]
     DrainPanicked,
 }
@@ -63,7 +104,10 @@ pub struct Recording<S: Sink> {
     control: Arc<DrainControl>,
     drain: Option<JoinHandle<DrainOutcome<S>>>,
     calibration: Calibration,
+    stall_limit: Duration,
     started: Instant,
+    /// The process that started the recording: a forked child is another.
+    pid: u32,
 }
 
 /// What a finished recording hands back.
@@ -73,6 +117,11 @@ pub struct Finished<S> {
     pub sink: S,
     /// Events the recorder accepted; every one of them reached the drain.
     pub events_recorded: u64,
+    /// Events the sink accepted: `events_recorded` unless it returned an error.
+    pub events_delivered: u64,
+    /// Events not recorded because the drain stalled past the stall limit
+    /// while the buffer was full. 0 whenever the drain kept making progress.
+    pub events_dropped: u64,
     /// Total time allocating threads waited for a free slot, in ns.
     pub wait_ns: u64,
     /// How many times a thread had to wait.
@@ -96,26 +145,42 @@ pub(crate) fn start<S: Sink>(
     if control.recording {
         return Err(StartError::AlreadyRecording);
     }
+    fork::register(state);
+    let out_of_memory = StartError::OutOfMemory {
+        capacity_events: config.capacity_events,
+    };
+    let Some(slots) = Ring::slots_for(config.capacity_events) else {
+        return Err(out_of_memory);
+    };
     let ring = match control.spare.take() {
-        Some(spare) if spare.capacity() >= config.capacity_events => {
-            spare.reset();
-            spare
-        }
+        Some(spare) if spare.slots_reserved() >= slots => spare,
         // A smaller spare is leaked: see `Ring::leak_new`.
-        _ => Ring::leak_new(config.capacity_events).ok_or(StartError::OutOfMemory {
-            capacity_events: config.capacity_events,
-        })?,
+        _ => Ring::leak_new(slots).ok_or(out_of_memory)?,
     };
     let calibration = clock::calibrate(config.clock);
+    ring.reset(slots, calibration.source, config.stall_limit);
     let drain_control = DrainControl::new();
+    // The drain must never record itself, not even the standard library's
+    // work as the thread starts: the ring is published only once the drain
+    // has marked its thread as ignored.
+    let (ready, is_ready) = mpsc::sync_channel(1);
     let drain = {
         let drain_control = Arc::clone(&drain_control);
         std::thread::Builder::new()
             .name("heapsnow-drain".into())
-            .spawn(move || drain::run(ring, drain_control, calibration, sink))
+            .spawn(move || {
+                guard::ignore_this_thread();
+                let _ = ready.send(());
+                drain::run(ring, drain_control, calibration, sink)
+            })
     };
     let drain = match drain {
-        Ok(drain) => drain,
+        Ok(drain) if is_ready.recv().is_ok() => drain,
+        Ok(_) => {
+            return Err(StartError::Spawn(std::io::Error::other(
+                "the drain thread ended before it started",
+            )));
+        }
         Err(e) => {
             control.spare = Some(ring);
             return Err(StartError::Spawn(e));
@@ -129,7 +194,9 @@ pub(crate) fn start<S: Sink>(
         control: drain_control,
         drain: Some(drain),
         calibration,
+        stall_limit: config.stall_limit,
         started: Instant::now(),
+        pid: std::process::id(),
     })
 }
 
@@ -144,7 +211,7 @@ impl<S: Sink> Recording<S> {
         self.ring.tickets_taken()
     }
 
-    /// True once the sink has returned an error (say, a full disk).
+    /// True once the sink has returned an error (say, a full disk) or panicked.
     pub fn sink_failed(&self) -> bool {
         self.control.failed()
     }
@@ -156,31 +223,75 @@ impl<S: Sink> Recording<S> {
     }
 
     fn stop(&mut self) -> Result<Finished<S>, FinishError> {
+        if std::process::id() != self.pid {
+            // The drain thread does not exist in a forked child: never join it.
+            std::mem::forget(self.drain.take());
+            return Err(FinishError::ForkedChild);
+        }
         let _guard = Guard::enter();
         self.state.unpublish();
         let events_recorded = self.ring.close();
         self.control.stop_after(events_recorded);
-        let outcome = self.drain.take().map(JoinHandle::join);
+        let outcome = self.join_drain();
         let wall_s = self.started.elapsed().as_secs_f64();
-        let (wait_ticks, waits) = self.ring.wait_totals();
+        let totals = self.ring.wait_totals();
         {
             let mut control = self.state.lock_control();
             control.recording = false;
-            control.spare = Some(self.ring);
+            // A drain left behind may still read its ring: never reuse it.
+            if !matches!(outcome, Err(FinishError::DrainStalled { .. })) {
+                control.spare = Some(self.ring);
+            }
         }
-        let Some(Ok(outcome)) = outcome else {
-            return Err(FinishError::DrainPanicked);
-        };
+        let outcome = outcome?;
         debug_assert_eq!(outcome.drained, events_recorded);
+        let sink_error = match outcome.trouble {
+            None => None,
+            Some(SinkTrouble::Error(e)) => Some(e),
+            Some(SinkTrouble::Panic(message)) => {
+                return Err(FinishError::SinkPanicked {
+                    message,
+                    events_delivered: outcome.delivered,
+                    events_undelivered: events_recorded - outcome.delivered,
+                });
+            }
+        };
         Ok(Finished {
             sink: outcome.sink,
             events_recorded,
-            wait_ns: self.calibration.ticks_to_ns(wait_ticks),
-            waits,
+            events_delivered: outcome.delivered,
+            events_dropped: totals.dropped,
+            wait_ns: totals.wait_ns,
+            waits: totals.waits,
             calibration: self.calibration,
-            sink_error: outcome.error,
+            sink_error,
             wall_s,
         })
+    }
+
+    /// Waits for the drain to end, unless it stops making progress for the
+    /// stall limit.
+    fn join_drain(&mut self) -> Result<DrainOutcome<S>, FinishError> {
+        const POLL: Duration = Duration::from_micros(200);
+        let Some(drain) = self.drain.take() else {
+            return Err(FinishError::DrainPanicked);
+        };
+        let mut heartbeat = self.control.heartbeat();
+        let mut last_progress = Instant::now();
+        while !drain.is_finished() {
+            std::thread::sleep(POLL);
+            let now = self.control.heartbeat();
+            if now != heartbeat {
+                heartbeat = now;
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() >= self.stall_limit {
+                // Dropping the handle detaches the thread.
+                return Err(FinishError::DrainStalled {
+                    stall_limit: self.stall_limit,
+                });
+            }
+        }
+        drain.join().map_err(|_| FinishError::DrainPanicked)
     }
 }
 

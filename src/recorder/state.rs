@@ -1,7 +1,7 @@
 //! The state a reporting allocator shares between its allocation path and
 //! its control side.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::ring::Ring;
@@ -13,6 +13,10 @@ pub(crate) struct State {
     /// Taken only by `start` and `finish`: never on the allocation path, so an
     /// allocating thread can never hold it while another waits inside `alloc`.
     control: Mutex<Control>,
+    /// Set once the state is in the fork handler's list.
+    registered: AtomicBool,
+    /// The next state in that list.
+    next: AtomicPtr<State>,
 }
 
 pub(crate) struct Control {
@@ -29,6 +33,8 @@ impl State {
                 recording: false,
                 spare: None,
             }),
+            registered: AtomicBool::new(false),
+            next: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -48,6 +54,19 @@ impl State {
 
     pub(crate) fn unpublish(&self) {
         self.ring.store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// Marks the state as in the fork handler's list; true if it already was.
+    pub(crate) fn mark_registered(&self) -> bool {
+        self.registered.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn set_next(&self, next: *mut State) {
+        self.next.store(next, Ordering::Release);
+    }
+
+    pub(crate) fn next(&self) -> *mut State {
+        self.next.load(Ordering::Acquire)
     }
 
     pub(crate) fn lock_control(&self) -> MutexGuard<'_, Control> {

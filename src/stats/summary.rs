@@ -14,6 +14,10 @@ pub struct Summary {
     pub events_recorded: u64,
     /// Rows in `alloc.tsv`; equal to `events_recorded` unless writing failed.
     pub events_written: u64,
+    /// Events not recorded because the recorder's drain stalled past its
+    /// stall limit with the buffer full; 0 whenever the drain kept up.
+    #[serde(default)]
+    pub events_dropped: u64,
     /// True when a signal ended the run.
     pub interrupted: bool,
     /// Latency percentiles per kind of call, in ns.

@@ -32,6 +32,14 @@ pub fn world_seed(seed: u64, index: u32) -> u64 {
 }
 
 pub fn run(config: &Config, recorder: RunRecorder, signals: &Signals) -> Result<RunResult> {
+    // The main thread only starts, watches and ends the worlds: none of its
+    // work (thread handles, the progress bar, polling) is the measured
+    // program, so none of it is recorded, and a seed gives the same events
+    // whether or not stderr is a terminal.
+    recorder::without_recording(|| watch(config, recorder, signals))
+}
+
+fn watch(config: &Config, recorder: RunRecorder, signals: &Signals) -> Result<RunResult> {
     let stop = Arc::new(AtomicBool::new(false));
     let frames_done: Arc<Vec<AtomicU64>> =
         Arc::new((0..config.threads).map(|_| AtomicU64::new(0)).collect());

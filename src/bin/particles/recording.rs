@@ -85,6 +85,7 @@ impl RunRecorder {
         let mut summary = Summary {
             events_recorded: 0,
             events_written: 0,
+            events_dropped: 0,
             interrupted: sim.signal.is_some(),
             kinds: Default::default(),
             wait_ns: 0,
@@ -117,11 +118,20 @@ impl RunRecorder {
                 let finished = recording.finish().context("recording failed")?;
                 summary.events_recorded = finished.events_recorded;
                 summary.events_written = finished.sink.tsv.rows_written();
+                summary.events_dropped = finished.events_dropped;
+                if finished.events_dropped > 0 {
+                    eprintln!(
+                        "warning: {} events were dropped: the recorder's drain made no progress \
+                         for {:?} while its buffer was full",
+                        finished.events_dropped,
+                        heapsnow::recorder::DEFAULT_STALL_LIMIT
+                    );
+                }
                 summary.wait_ns = finished.wait_ns;
                 summary.waits = finished.waits;
                 summary.timer_floor_ns = finished.calibration.floor_ns;
                 summary.timer_pair_cost_ns = finished.calibration.pair_cost_ns;
-                summary.clock = finished.calibration.source_name.to_owned();
+                summary.clock = finished.calibration.source.name().to_owned();
                 if let Some(e) = finished.sink_error {
                     let e = anyhow::Error::new(e).context(format!(
                         "cannot write {}",
