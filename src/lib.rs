@@ -32,7 +32,7 @@
 //! let finished = recording.finish().unwrap();
 //! assert!(finished.events_recorded >= 2);
 //! assert!(finished.sink.0 >= 8000, "the vector's 8000 bytes were seen");
-//! println!("timer floor: {:.1} ns", finished.calibration.floor_ns);
+//! println!("clock resolution: {:.1} ns", finished.calibration.resolution_ns);
 //! ```
 //!
 //! To write the same files as the `particles` binary, use

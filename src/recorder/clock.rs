@@ -77,7 +77,8 @@ fn monotonic_ticks() -> u64 {
     u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Converts ticks of the selected source into nanoseconds.
+/// Converts ticks of the selected source into nanoseconds, and says what
+/// the clock itself adds to every measurement.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Calibration {
     /// The source in use.
@@ -86,10 +87,15 @@ pub struct Calibration {
     pub ns_per_tick: f64,
     /// Tick value at the recorder's epoch.
     pub epoch_ticks: u64,
-    /// The smallest non-zero interval two back-to-back reads reported, in ns.
-    pub floor_ns: f64,
-    /// The median cost of a pair of back-to-back reads, in ns.
-    pub pair_cost_ns: f64,
+    /// The clock's resolution: the most common non-zero difference between
+    /// two back-to-back reads, in ns. Latencies are multiples of it (less
+    /// the offset below), so differences smaller than it are not measured.
+    pub resolution_ns: f64,
+    /// The clock's own share of every timed window: the mean difference
+    /// between two back-to-back reads, in ns. Each latency is reported with
+    /// it subtracted; the raw reading is the latency plus this (for latencies
+    /// above 0).
+    pub offset_ns: f64,
 }
 
 impl Calibration {
@@ -97,6 +103,15 @@ impl Calibration {
     #[inline]
     pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
         (ticks as f64 * self.ns_per_tick).round() as u64
+    }
+
+    /// A timed window in ticks, as the latency of what it timed: the clock's
+    /// own share taken off, in ns (0 if the window was shorter than that).
+    #[inline]
+    pub fn latency_ns(&self, window_ticks: u64) -> u64 {
+        (window_ticks as f64 * self.ns_per_tick - self.offset_ns)
+            .round()
+            .max(0.0) as u64
     }
 
     /// A tick reading, as nanoseconds since the epoch (0 if before it).
@@ -115,8 +130,14 @@ fn kernel_trusts_tsc() -> bool {
         .is_ok_and(|source| source.trim() == "tsc")
 }
 
-/// Selects the source, measures its rate against `Instant` and its floor, and
-/// sets the epoch to now. Takes about 20 ms.
+/// How long the TSC's rate is measured against `Instant`: long enough for an
+/// error of a few parts per million, short enough to keep start-up cheap.
+const RATE_SPAN: Duration = Duration::from_millis(2);
+/// Back-to-back reads taken to find the resolution and the offset.
+const READ_PAIRS: usize = 20_000;
+
+/// Selects the source, measures its rate against `Instant`, its resolution
+/// and its offset, and sets the epoch to now. Takes about 3 ms.
 pub(crate) fn calibrate(source: ClockSource) -> Calibration {
     let use_tsc = match source {
         ClockSource::Auto => kernel_trusts_tsc(),
@@ -129,17 +150,17 @@ pub(crate) fn calibrate(source: ClockSource) -> Calibration {
         TickSource::Monotonic
     };
     let ns_per_tick = if use_tsc {
-        measure_ns_per_tick(source, Duration::from_millis(20))
+        measure_ns_per_tick(source, RATE_SPAN)
     } else {
         1.0
     };
-    let (floor_ticks, median_ticks) = measure_floor_ticks(source, 100_000);
+    let reads = measure_back_to_back(source, READ_PAIRS);
     Calibration {
         source,
         ns_per_tick,
         epoch_ticks: source.now_ticks(),
-        floor_ns: floor_ticks as f64 * ns_per_tick,
-        pair_cost_ns: median_ticks as f64 * ns_per_tick,
+        resolution_ns: reads.resolution_ticks as f64 * ns_per_tick,
+        offset_ns: reads.mean_ticks * ns_per_tick,
     }
 }
 
@@ -155,17 +176,40 @@ fn measure_ns_per_tick(source: TickSource, span: Duration) -> f64 {
     }
 }
 
-/// The smallest non-zero and the median difference of `pairs` back-to-back reads.
-fn measure_floor_ticks(source: TickSource, pairs: usize) -> (u64, u64) {
-    let mut diffs: Vec<u64> = (0..pairs)
+/// What back-to-back reads of a clock show.
+#[derive(Debug, PartialEq)]
+struct BackToBack {
+    /// The most common non-zero difference (the smallest on a tie).
+    resolution_ticks: u64,
+    /// The mean difference, the slowest 1 % left out (interrupts, not the clock).
+    mean_ticks: f64,
+}
+
+fn measure_back_to_back(source: TickSource, pairs: usize) -> BackToBack {
+    let diffs: Vec<u64> = (0..pairs)
         .map(|_| {
             let start = source.now_ticks();
             source.now_ticks().saturating_sub(start)
         })
         .collect();
+    summarise_back_to_back(diffs)
+}
+
+fn summarise_back_to_back(mut diffs: Vec<u64>) -> BackToBack {
     diffs.sort_unstable();
-    let floor = diffs.iter().copied().find(|&d| d > 0).unwrap_or(1);
-    (floor, diffs[diffs.len() / 2])
+    let kept = &diffs[..(diffs.len() - diffs.len() / 100).max(1)];
+    let mean_ticks = kept.iter().sum::<u64>() as f64 / kept.len() as f64;
+    let mut resolution_ticks = 1;
+    let mut best_run = 0;
+    for run in diffs.chunk_by(|a, b| a == b).filter(|run| run[0] > 0) {
+        if run.len() > best_run {
+            (resolution_ticks, best_run) = (run[0], run.len());
+        }
+    }
+    BackToBack {
+        resolution_ticks,
+        mean_ticks,
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +229,37 @@ mod tests {
             "{} says {measured_ns} ns where Instant says {expected_ns} ns",
             source.name()
         );
-        assert!(calibration.floor_ns > 0.0 && calibration.floor_ns < 10_000.0);
+        assert!(calibration.resolution_ns > 0.0 && calibration.resolution_ns < 10_000.0);
+        assert!(calibration.offset_ns >= 0.0 && calibration.offset_ns < 10_000.0);
+    }
+
+    #[test]
+    fn the_resolution_is_the_common_step_and_the_offset_its_trimmed_mean() {
+        // A clock that moves in steps of 26 ticks, read back to back: mostly
+        // 0 or one step, a rare 1-tick reading, one interrupt.
+        let mut diffs = vec![0; 60];
+        diffs.extend([26; 38]);
+        diffs.push(1);
+        diffs.push(100_000);
+        let reads = summarise_back_to_back(diffs);
+        assert_eq!(reads.resolution_ticks, 26, "not the rare 1-tick reading");
+        assert!(
+            (reads.mean_ticks - (38.0 * 26.0 + 1.0) / 99.0).abs() < 1e-9,
+            "the interrupt is left out of the mean: {}",
+            reads.mean_ticks
+        );
+    }
+
+    #[test]
+    fn the_offset_comes_off_every_latency_and_never_below_zero() {
+        let calibration = Calibration {
+            source: TickSource::Tsc,
+            ns_per_tick: 0.5,
+            epoch_ticks: 0,
+            resolution_ns: 10.0,
+            offset_ns: 7.0,
+        };
+        assert_eq!(calibration.latency_ns(100), 43);
+        assert_eq!(calibration.latency_ns(10), 0);
     }
 }

@@ -32,7 +32,10 @@ pub use clock::{Calibration, ClockSource, TickSource};
 pub use drain::Sink;
 pub use event::{Event, Kind, UnknownKind};
 pub use guard::{thread_number, without_recording};
-pub use session::{Config, DEFAULT_STALL_LIMIT, FinishError, Finished, Recording, StartError};
+pub use session::{
+    Config, DEFAULT_CAPACITY_EVENTS, DEFAULT_STALL_LIMIT, FinishError, Finished, Recording,
+    StartError,
+};
 
 use guard::Guard;
 use ring::RawEvent;

@@ -132,19 +132,13 @@ impl Ring {
         let capacity = Ring::slots_for(capacity)?;
         let layout = Layout::array::<Slot>(capacity).ok()?;
         // SAFETY: the layout has a non-zero size (capacity >= 2 slots of
-        // non-zero size).
-        let slots = unsafe { System.alloc(layout) }.cast::<Slot>();
+        // non-zero size). All-zero bytes are a valid empty `Slot` (`published`
+        // 0, the event uninitialised), and zeroed memory from the system is
+        // not touched until used: the ring costs resident memory and page
+        // faults only as far as events fill it, not at start.
+        let slots = unsafe { System.alloc_zeroed(layout) }.cast::<Slot>();
         if slots.is_null() {
             return None;
-        }
-        for index in 0..capacity {
-            // SAFETY: `index < capacity`, inside the allocation just made.
-            unsafe {
-                slots.add(index).write(Slot {
-                    published: AtomicU32::new(0),
-                    event: UnsafeCell::new(MaybeUninit::uninit()),
-                })
-            };
         }
         let ring = Ring {
             tickets: Padded(AtomicU64::new(0)),
@@ -180,7 +174,7 @@ impl Ring {
     fn slot(&self, ticket: u64) -> &Slot {
         // SAFETY: `capacity` is a power of two no larger than the slots
         // reserved, so the index is inside the allocation, and every slot was
-        // initialised in `leak_new`.
+        // zeroed, a valid empty slot, in `leak_new`.
         unsafe { &*self.slots.add((ticket & (self.capacity() - 1)) as usize) }
     }
 
@@ -190,10 +184,11 @@ impl Ring {
     /// the ring is not published.
     pub(crate) fn reset(&self, capacity: usize, clock: TickSource, stall_limit: Duration) {
         assert!(capacity.is_power_of_two() && capacity <= self.slots_reserved());
-        self.capacity.store(capacity as u64, Ordering::Relaxed);
-        for ticket in 0..self.capacity() {
+        // Only slots the last recording used hold a publication.
+        for ticket in 0..self.tickets_taken().min(self.capacity()) {
             self.slot(ticket).published.store(0, Ordering::Relaxed);
         }
+        self.capacity.store(capacity as u64, Ordering::Relaxed);
         let waits = &self.waits.0;
         waits.wait_ns.store(0, Ordering::Relaxed);
         waits.waits.store(0, Ordering::Relaxed);

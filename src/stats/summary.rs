@@ -24,7 +24,8 @@ pub struct Summary {
     pub kinds: BTreeMap<String, KindSummary>,
     /// Time allocating threads waited for the drain, in ns.
     pub wait_ns: u64,
-    /// The smallest interval the clock reported between two back-to-back reads.
+    /// The clock's resolution: the most common non-zero interval between two
+    /// back-to-back reads, in ns. Latencies are measured in steps of it.
     pub timer_floor_ns: f64,
     /// Frames simulated, over all worlds.
     pub frames: u64,
@@ -46,8 +47,11 @@ pub struct Summary {
     pub recording: bool,
     /// The clock the recorder read: `tsc` or `monotonic`.
     pub clock: String,
-    /// Median cost of a pair of back-to-back clock reads, in ns.
-    pub timer_pair_cost_ns: f64,
+    /// The clock's own share of every timed window (the mean interval between
+    /// two back-to-back reads), in ns: already taken off every latency. A
+    /// latency's raw reading is its value plus this.
+    #[serde(default)]
+    pub timer_offset_ns: f64,
     /// How many times an allocating thread waited for the drain.
     pub waits: u64,
     /// Frames per second over all worlds.

@@ -61,7 +61,7 @@ pub struct Opts {
     pub no_record: bool,
 
     /// Events the recorder buffers before allocating threads wait for its drain.
-    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    #[arg(long, value_name = "N", default_value_t = heapsnow::recorder::DEFAULT_CAPACITY_EVENTS)]
     pub buffer_events: usize,
 
     /// No progress bar.

@@ -100,7 +100,7 @@ impl RunRecorder {
             command: config.command.clone(),
             recording: config.record,
             clock: String::new(),
-            timer_pair_cost_ns: 0.0,
+            timer_offset_ns: 0.0,
             waits: 0,
             frames_per_s: if sim.wall_s > 0.0 {
                 sim.frames as f64 / sim.wall_s
@@ -129,8 +129,8 @@ impl RunRecorder {
                 }
                 summary.wait_ns = finished.wait_ns;
                 summary.waits = finished.waits;
-                summary.timer_floor_ns = finished.calibration.floor_ns;
-                summary.timer_pair_cost_ns = finished.calibration.pair_cost_ns;
+                summary.timer_floor_ns = finished.calibration.resolution_ns;
+                summary.timer_offset_ns = finished.calibration.offset_ns;
                 summary.clock = finished.calibration.source.name().to_owned();
                 if let Some(e) = finished.sink_error {
                     let e = anyhow::Error::new(e).context(format!(

@@ -50,9 +50,17 @@ pub fn render(result: &RunResult) -> String {
         );
         let _ = writeln!(
             out,
-            "timer: {} clock, floor {:.1} ns, a pair of reads costs {:.1} ns (latencies near the floor are clock resolution, not allocator time)",
-            s.clock, s.timer_floor_ns, s.timer_pair_cost_ns
+            "timer: {} clock, resolution {:.1} ns: latencies are measured in steps of about that; \
+             the clock's own {:.1} ns per call is taken off each",
+            s.clock, s.timer_floor_ns, s.timer_offset_ns
         );
+        if s.events_dropped > 0 {
+            let _ = writeln!(
+                out,
+                "dropped: {} events, while the drain was stalled with the buffer full",
+                s.events_dropped
+            );
+        }
     } else {
         let _ = writeln!(out, "recording off (--no-record): no events");
     }
