@@ -46,6 +46,8 @@ pub struct RunStats {
     pub timeline: Timeline,
     /// Object lifetimes, pairing allocations with their release.
     pub lifetimes: Lifetimes,
+    /// Why the run that wrote the file did not finish, if it did not.
+    pub unfinished: Option<String>,
 }
 
 impl RunStats {
@@ -60,6 +62,7 @@ impl RunStats {
             size_classes: SizeClasses::new(),
             timeline: Timeline::new(),
             lifetimes: Lifetimes::new(),
+            unfinished: None,
         }
     }
 

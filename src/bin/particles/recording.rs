@@ -80,7 +80,8 @@ impl RunRecorder {
     }
 
     /// Stops recording, drains every event into `alloc.tsv`, and writes
-    /// `summary.json` and `latency.hgrm`.
+    /// `latency.hgrm` and `summary.json`. Both describe the rows that reached
+    /// `alloc.tsv` (`events_written`), also when writing it failed.
     pub fn finish(self, config: &Config, sim: SimOutcome) -> Result<RunResult> {
         let mut summary = Summary {
             events_recorded: 0,
@@ -140,8 +141,9 @@ impl RunRecorder {
         };
         summary.kinds = histograms.summaries();
         summary.thread_events = histograms.per_thread().clone();
-        self.output.write_summary(&summary)?;
+        // summary.json last: its presence says the run finished its files.
         self.output.write_hgrm(&histograms.all())?;
+        self.output.write_summary(&summary)?;
         Ok(RunResult {
             summary,
             output: self.output,
