@@ -1,10 +1,12 @@
 //! `alloc-report`: turns `alloc.tsv` files into charts and a markdown summary.
 //!
 //! Reading streams every file once into fixed-size aggregates
-//! (HdrHistograms, a density grid, time slices, a map of live addresses), so
-//! memory does not grow with the number of rows.
+//! (HdrHistograms, a density grid, time slices) and a map of live addresses,
+//! so memory does not grow with the number of rows, only with the objects
+//! live at once (12 bytes each).
 
 mod cli;
+mod live;
 mod load;
 mod plot;
 mod progress;
