@@ -20,7 +20,7 @@ pub const DEFAULT_HEADLESS_FRAMES: u64 = 2_150_000;
 /// summary.json and latency.hgrm into --out. Without --headless it opens the
 /// demo window; --headless is the benchmark mode and needs no display.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_help = EXIT_STATUS)]
 pub struct Opts {
     /// Run without a window, as fast as possible (the benchmark mode).
     #[arg(long)]
@@ -79,6 +79,21 @@ pub struct Opts {
     #[arg(long, value_name = "N", hide = true)]
     pub panic_after_frames: Option<u64>,
 }
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0    the run finished; alloc.tsv, latency.hgrm and summary.json are complete
+       (also when stdout is a pipe closed early, as by `| head -1`)
+  1    alloc.tsv or stdout could not be written (a full disk), or recording
+       failed; alloc.tsv holds whole rows, and summary.json (if there was
+       room for it) counts them
+  2    bad options or sizes past their limits, an unusable --out, or another
+       run writing into it; nothing ran and the folder is untouched
+  101  the simulation panicked; the files are complete up to the panic
+  129, 130, 131, 143
+       SIGHUP, Ctrl-C, SIGQUIT or SIGTERM stopped the run; the files are
+       complete, with \"interrupted\": true. A second signal ends it at once,
+       leaving alloc.tsv (whole rows) and no summary.json";
 
 /// What a run does, whatever asked for it.
 #[derive(Debug, Clone)]
