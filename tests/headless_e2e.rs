@@ -3,7 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{particles, read_summary, read_tsv, run_headless, sim_sequence};
@@ -228,6 +230,24 @@ fn a_full_disk_ends_the_run_with_whole_lines() {
     let summary = read_summary(dir.path());
     assert_eq!(summary["events_written"].as_u64(), Some(rows.len() as u64));
     assert!(summary["events_recorded"].as_u64().unwrap() > rows.len() as u64);
+    // Every count describes the rows in the file, not the events recorded.
+    let kinds = summary["kinds"].as_object().unwrap();
+    for (kind, k) in kinds {
+        let count = rows.iter().filter(|r| r.kind() == kind).count() as u64;
+        assert_eq!(k["count"].as_u64(), Some(count), "{kind}");
+    }
+    let per_thread: u64 = summary["thread_events"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(per_thread, rows.len() as u64);
+    let hgrm = std::fs::read_to_string(dir.path().join("latency.hgrm")).unwrap();
+    assert!(
+        hgrm.contains(&format!("Total count    = {:>12}]", rows.len())),
+        "{hgrm}"
+    );
     assert!(
         summary["frames"].as_u64().unwrap() < 10_000_000,
         "the run stopped early"
@@ -261,4 +281,265 @@ fn no_record_passes_through_and_still_reports() {
     assert_eq!(summary["recording"], false);
     assert_eq!(summary["events_recorded"], 0);
     assert_eq!(summary["frames"], 1000);
+}
+
+#[test]
+fn sighup_stops_cleanly_with_complete_files() {
+    interrupt_with("-HUP", 129);
+}
+
+#[test]
+fn sigquit_stops_cleanly_with_complete_files() {
+    interrupt_with("-QUIT", 131);
+}
+
+/// Starts a long run into `out` and returns once it has written a
+/// megabyte of rows.
+fn start_long_run(out: &Path) -> Child {
+    let child = particles()
+        .args(["--headless", "--duration", "60", "--quiet", "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::metadata(out.join("alloc.tsv")).map_or(0, |m| m.len()) < 1 << 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Waits for `child` with a watchdog: kills it and fails past `limit`.
+fn wait_at_most(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// True once every thread of `pid` is stopped (state `T`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.map(Result::unwrap).all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which is in parentheses.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    })
+}
+
+#[test]
+fn sigkill_leaves_whole_rows_no_summary_and_a_report_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // An older run's files, which must not survive into the new one.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("summary.json"), "{\"events_recorded\": 1}\n").unwrap();
+    std::fs::write(out.join("latency.hgrm"), "an older run\n").unwrap();
+    let mut child = start_long_run(&out);
+    assert!(
+        !out.join("summary.json").exists() && !out.join("latency.hgrm").exists(),
+        "the older run's files are removed at the start"
+    );
+    // Stopped first, so the kill lands between two writes of alloc.tsv, as
+    // it nearly always does (the kernel can cut a write the kill lands in).
+    signal(&child, "-STOP");
+    let started = Instant::now();
+    while !all_threads_stopped(child.id()) {
+        assert!(started.elapsed() < Duration::from_secs(10), "never stopped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "-KILL");
+    let status = wait_at_most(&mut child, Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(9));
+
+    let rows = read_tsv(&out);
+    assert!(rows.len() > 10_000);
+    assert!(!out.join("summary.json").exists());
+    assert!(!out.join("latency.hgrm").exists());
+
+    let report = dir.path().join("report");
+    let output = Command::new(env!("CARGO_BIN_EXE_alloc-report"))
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&report)
+        .arg(out.join("alloc.tsv"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("did not finish"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--duration 60"), "names the run: {stderr}");
+    let summary = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("**run**: the run did not finish"),
+        "{summary}"
+    );
+
+    // The killed run's lock file does not block the next run.
+    let started = Instant::now();
+    run_headless(&out, &["--frames", "1000"]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let summary = read_summary(&out);
+    assert_eq!(
+        summary["events_written"].as_u64(),
+        Some(read_tsv(&out).len() as u64)
+    );
+}
+
+#[test]
+fn a_second_run_into_the_same_folder_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start_long_run(dir.path());
+    let started = Instant::now();
+    let second = particles()
+        .args(["--headless", "--frames", "1000", "--quiet", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+    assert_eq!(second.status.code(), Some(2));
+    assert!(second.stdout.is_empty(), "nothing ran");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", first.id())) && stderr.contains("--duration 60"),
+        "names the other run: {stderr}"
+    );
+
+    // The first run went on undisturbed: its files agree with each other.
+    signal(&first, "-TERM");
+    assert_eq!(
+        wait_at_most(&mut first, Duration::from_secs(30)).code(),
+        Some(143)
+    );
+    let rows = read_tsv(dir.path());
+    let summary = read_summary(dir.path());
+    assert_eq!(summary["events_written"].as_u64(), Some(rows.len() as u64));
+    assert_eq!(summary["events_recorded"].as_u64(), Some(rows.len() as u64));
+    assert!(
+        !dir.path().join(".heapsnow.lock").exists(),
+        "a run that ends removes its lock file"
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = particles()
+        .args(["--headless", "--frames", "3000", "--quiet", "--out"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `| head -1` does once it has its line: here before any.
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let status = wait_at_most(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "", "quiet, no panic");
+    let summary = read_summary(dir.path());
+    assert_eq!(
+        summary["events_written"].as_u64(),
+        Some(read_tsv(dir.path()).len() as u64)
+    );
+}
+
+#[test]
+fn a_full_stdout_fails_with_one_line_and_complete_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = particles()
+        .args(["--headless", "--frames", "3000", "--quiet", "--out"])
+        .arg(dir.path())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("Error: cannot print the results to stdout")
+            && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let summary = read_summary(dir.path());
+    assert_eq!(
+        summary["events_written"].as_u64(),
+        Some(read_tsv(dir.path()).len() as u64)
+    );
+}
+
+#[test]
+fn sizes_that_cannot_work_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, limit) in [
+        (
+            &["--particles", "18446744073709551615"][..],
+            "at most 100000000",
+        ),
+        (
+            &["--strategy", "pool", "--particles", "1000000000000"][..],
+            "at most 100000000",
+        ),
+        (
+            &["--particles", "1000000", "--threads", "101"][..],
+            "at most 100000000",
+        ),
+        (
+            &["--buffer-events", "18446744073709551615"][..],
+            "at most 16777216",
+        ),
+        (&["--buffer-events", "0"][..], "at least 1"),
+    ] {
+        let out = dir.path().join("out");
+        let mut child = particles()
+            .args(["--headless", "--quiet", "--out"])
+            .arg(&out)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_at_most(&mut child, Duration::from_secs(10));
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(limit), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?}: nothing ran");
+    }
 }

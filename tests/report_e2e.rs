@@ -430,3 +430,43 @@ fn reports_on_a_real_particles_run() {
     }
     assert_eq!(Some(total), json["events_written"].as_u64());
 }
+
+/// Runs alloc-report on `args` with a watchdog; asserts it succeeded.
+fn report_within(out: &Path, args: &[String], limit: std::time::Duration) {
+    Command::cargo_bin("alloc-report")
+        .unwrap()
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .timeout(limit)
+        .assert()
+        .success();
+    for chart in CHARTS {
+        assert_eq!(png_size(&out.join(format!("{chart}.png"))), (1280, 800));
+    }
+}
+
+#[test]
+fn many_runs_finish_with_a_bounded_legend() {
+    let dir = TempDir::new().unwrap();
+    let events = events(200, 3);
+    let tsv = write_tsv(dir.path(), "one", &events);
+    let tsv = tsv.display().to_string();
+    // 110 runs: the legend once grew without bound and the plot area
+    // under it went negative (a hang in release, a panic in debug).
+    let many: Vec<String> = (0..110).map(|i| format!("run{i}={tsv}")).collect();
+    let out = dir.path().join("many");
+    report_within(&out, &many, std::time::Duration::from_secs(60));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("| run109 |"), "every run is in summary.md");
+    // 30 runs with labels of about 50 characters.
+    let long: Vec<String> = (0..30)
+        .map(|i| format!("a-rather-long-label-for-run-number-{i:02}-with-more-words={tsv}"))
+        .collect();
+    report_within(
+        &dir.path().join("long"),
+        &long,
+        std::time::Duration::from_secs(60),
+    );
+}

@@ -295,3 +295,55 @@ fn help_explains_and_shows_defaults() {
         assert!(help.contains(part), "{part:?} missing from --help:\n{help}");
     }
 }
+
+/// `alloc-report` (not quiet: it lists the files it wrote on stdout) with
+/// stdout going to `stdout`, under a watchdog.
+fn report_to(dir: &TempDir, stdout: std::process::Stdio) -> std::process::Output {
+    let path = input(dir, format!("{HEADER}{}", rows(100)).as_bytes());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_alloc-report"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg(&path)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("alloc-report still running after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_is_quiet_and_not_a_panic() {
+    let dir = TempDir::new().unwrap();
+    // A pipe whose read end is closed, as `| head -1` leaves it.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = report_to(&dir, writer.into());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+    assert!(dir.path().join("out").join("summary.md").exists());
+}
+
+#[test]
+fn a_full_stdout_is_one_error_line_and_not_a_panic() {
+    let dir = TempDir::new().unwrap();
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let output = report_to(&dir, full.into());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("Error: cannot print the list of files to stdout")
+            && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert!(dir.path().join("out").join("summary.md").exists());
+}

@@ -14,8 +14,11 @@ pub type Tap = Box<dyn FnMut(&[Event]) + Send>;
 pub struct RunSink {
     /// The event file.
     pub tsv: TsvFile,
-    /// Latency histograms of every event handed to the sink.
+    /// Latency histograms of the events whose rows reached `alloc.tsv`, so
+    /// that they agree with the file even when writing it failed.
     pub histograms: LatencyHistograms,
+    /// Events whose rows `tsv` still holds in its buffer.
+    unwritten: Vec<Event>,
     tap: Option<Tap>,
 }
 
@@ -25,6 +28,7 @@ impl RunSink {
         RunSink {
             tsv,
             histograms: LatencyHistograms::new(),
+            unwritten: Vec::new(),
             tap: None,
         }
     }
@@ -36,18 +40,36 @@ impl RunSink {
     }
 }
 
+impl RunSink {
+    /// Counts the events whose rows `tsv` has just written, and forgets
+    /// those whose rows it dropped (a failed write).
+    fn count_written(&mut self, rows_before: u64) {
+        let written = (self.tsv.rows_written() - rows_before) as usize;
+        for event in self.unwritten.drain(..written) {
+            self.histograms.record(&event);
+        }
+        if self.tsv.rows_buffered() == 0 {
+            self.unwritten.clear();
+        }
+    }
+}
+
 impl Sink for RunSink {
     fn write(&mut self, events: &[Event]) -> io::Result<()> {
-        for event in events {
-            self.histograms.record(event);
-        }
         if let Some(tap) = &mut self.tap {
             tap(events);
         }
-        self.tsv.write_events(events)
+        let rows_before = self.tsv.rows_written();
+        self.unwritten.extend_from_slice(events);
+        let result = self.tsv.write_events(events);
+        self.count_written(rows_before);
+        result
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        self.tsv.flush()
+        let rows_before = self.tsv.rows_written();
+        let result = self.tsv.flush();
+        self.count_written(rows_before);
+        result
     }
 }

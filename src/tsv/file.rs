@@ -10,8 +10,10 @@ use crate::recorder::Event;
 /// Bytes gathered before a write to the file.
 const FLUSH_BYTES: usize = 1 << 20;
 
-/// A TSV file that holds only whole rows: if a write fails (a full disk), the
-/// file is cut back to the last whole row it held and the error returned.
+/// A TSV file that holds only whole rows. Rows are gathered and written a
+/// megabyte of whole rows at a time; if a write fails (a full disk), the
+/// file is cut back to the last whole row it held, the rows of that write
+/// are dropped and the error returned.
 #[derive(Debug)]
 pub struct TsvFile {
     path: PathBuf,
@@ -45,6 +47,11 @@ impl TsvFile {
     /// Rows that have reached the file.
     pub fn rows_written(&self) -> u64 {
         self.rows_written
+    }
+
+    /// Rows gathered but not yet written: a failed write drops them.
+    pub fn rows_buffered(&self) -> u64 {
+        self.rows_buffered
     }
 
     /// Adds rows, writing to the file whenever enough have gathered.

@@ -18,8 +18,9 @@ use clap::{Parser, ValueEnum};
 ///   summary.md    count and latency percentiles per run and kind
 ///
 /// With several files, every chart and summary.md compare the runs side by
-/// side. Each file is read in one streaming pass; memory does not grow with
-/// its length.
+/// side; a chart's legend lists as many runs as fit in three rows. Each
+/// file is read in one streaming pass; memory grows with the objects live
+/// at once (12 bytes each), not with the file's length.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -50,7 +51,14 @@ pub struct Opts {
 const EXAMPLES: &str = "\
 Examples:
   alloc-report results/latest/alloc.tsv
-  alloc-report --format both -o results/compare system=runs/a/alloc.tsv mimalloc=runs/b/alloc.tsv";
+  alloc-report --format both -o results/compare system=runs/a/alloc.tsv mimalloc=runs/b/alloc.tsv
+
+Exit status:
+  0  the charts and summary.md are written (also when stdout is a pipe
+     closed early, as by `| head -1`)
+  1  bad input (the error names the file and line), or a file or stdout
+     that cannot be written
+  2  bad options";
 
 /// Image formats of the charts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,12 +2,13 @@
 //! number of cores), with errors that name the file and the line.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
+use heapsnow::run::lock_owner;
 use heapsnow::tsv::Reader;
 use indicatif::ProgressBar;
 
@@ -59,6 +60,45 @@ pub fn total_bytes(runs: &[RunSpec]) -> u64 {
         .sum()
 }
 
+/// Prints a warning on stderr, above the progress bar. A stderr that cannot
+/// be written is no reason to stop.
+pub fn warn(progress: &ProgressBar, message: &str) {
+    progress.suspend(|| {
+        let _ = writeln!(std::io::stderr(), "warning: {message}");
+    });
+}
+
+/// Why the run that wrote `path` did not finish, if it did not: `particles`
+/// writes `summary.json` last, and removes its lock file as it ends, so a
+/// lock file without a `summary.json` beside `alloc.tsv` is a run that was
+/// killed (or still runs). A file with neither was not written by a
+/// `particles` run: nothing is said about it.
+fn unfinished(path: &Path) -> Option<String> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if dir.join("summary.json").exists() {
+        return None;
+    }
+    let (owner, running) = lock_owner(dir)?;
+    let owner = if owner.is_empty() {
+        String::new()
+    } else {
+        format!(" ({owner})")
+    };
+    Some(if running {
+        format!(
+            "the run writing it is still running{owner}: the report covers the rows written so far"
+        )
+    } else {
+        format!(
+            "the run did not finish (no summary.json beside it){owner}: it was killed \
+             before writing its summary, so its last events may be missing"
+        )
+    })
+}
+
 fn check_is_file(path: &Path) -> Result<()> {
     let metadata = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if metadata.is_dir() {
@@ -89,12 +129,17 @@ fn load_run(run: &RunSpec, progress: &ProgressBar) -> Result<RunStats> {
         stats.record(&event);
     }
     if let Some(line) = reader.skipped_partial_line() {
-        progress.suspend(|| {
-            eprintln!(
-                "warning: {}:{line}: the last line has no newline (a run killed mid-write?): skipped it",
+        warn(
+            progress,
+            &format!(
+                "{}:{line}: the last line has no newline (a run killed mid-write?): skipped it",
                 path.display()
-            );
-        });
+            ),
+        );
+    }
+    stats.unfinished = unfinished(path);
+    if let Some(note) = &stats.unfinished {
+        warn(progress, &format!("{}: {note}", path.display()));
     }
     if stats.events == 0 {
         bail!(

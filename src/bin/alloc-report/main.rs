@@ -1,10 +1,12 @@
 //! `alloc-report`: turns `alloc.tsv` files into charts and a markdown summary.
 //!
 //! Reading streams every file once into fixed-size aggregates
-//! (HdrHistograms, a density grid, time slices, a map of live addresses), so
-//! memory does not grow with the number of rows.
+//! (HdrHistograms, a density grid, time slices) and a map of live addresses,
+//! so memory does not grow with the number of rows, only with the objects
+//! live at once (12 bytes each).
 
 mod cli;
+mod live;
 mod load;
 mod plot;
 mod progress;
@@ -12,6 +14,7 @@ mod stats;
 mod summary;
 use heapsnow::units;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -21,7 +24,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            // A stderr that cannot be written is no reason to panic.
+            let _ = writeln!(std::io::stderr(), "Error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -44,9 +48,27 @@ fn run() -> Result<()> {
     progress.finish_and_clear();
 
     if config.verbose {
-        for path in written {
-            println!("{}", path.display());
-        }
+        print_written(&written).with_context(|| {
+            format!(
+                "cannot print the list of files to stdout (they are written in {})",
+                out_dir.display()
+            )
+        })?;
     }
     Ok(())
+}
+
+/// Lists the files written on stdout. A reader that stopped reading (a
+/// closed pipe, as with `| head -1`) is not an error; any other failure
+/// (`> /dev/full`) is.
+fn print_written(paths: &[std::path::PathBuf]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let result = paths
+        .iter()
+        .try_for_each(|path| writeln!(stdout, "{}", path.display()))
+        .and_then(|()| stdout.flush());
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
 }

@@ -1,12 +1,14 @@
-//! Fixed-size aggregates of one run: everything the charts and the summary
-//! need, built one event at a time so memory does not grow with the rows.
+//! Aggregates of one run: everything the charts and the summary need,
+//! built one event at a time. All are of fixed size but the map of live
+//! objects, which grows with the objects allocated and not yet freed (12
+//! bytes each, see [`LiveMap`]), never with the rows.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
 use hdrhistogram::Histogram;
 use heapsnow::recorder::{Event, Kind};
+
+use crate::live::LiveMap;
 
 /// Significant digits of the summary's histograms (latency by kind, size
 /// class, lifetimes).
@@ -46,6 +48,8 @@ pub struct RunStats {
     pub timeline: Timeline,
     /// Object lifetimes, pairing allocations with their release.
     pub lifetimes: Lifetimes,
+    /// Why the run that wrote the file did not finish, if it did not.
+    pub unfinished: Option<String>,
 }
 
 impl RunStats {
@@ -60,6 +64,7 @@ impl RunStats {
             size_classes: SizeClasses::new(),
             timeline: Timeline::new(),
             lifetimes: Lifetimes::new(),
+            unfinished: None,
         }
     }
 
@@ -282,8 +287,8 @@ impl Timeline {
 /// Object lifetimes: alloc to the dealloc of the same address; a realloc
 /// ends the life at its old address and starts one at its new address.
 pub struct Lifetimes {
-    /// Start time of every live object, by address.
-    live: HashMap<u64, u64, BuildHasherDefault<AddressHasher>>,
+    /// Start time of every live object, by address: 12 bytes an object.
+    live: LiveMap,
     /// Every completed life.
     pub lifetime_ns: Histogram<u64>,
     /// Frees (and realloc old addresses) with no allocation seen for them:
@@ -296,7 +301,7 @@ pub struct Lifetimes {
 impl Lifetimes {
     fn new() -> Lifetimes {
         Lifetimes {
-            live: HashMap::default(),
+            live: LiveMap::new(),
             lifetime_ns: histogram(SIGFIG),
             unmatched_frees: 0,
             reused_live_addresses: 0,
@@ -326,7 +331,7 @@ impl Lifetimes {
     }
 
     fn end(&mut self, addr: u64, t_ns: u64) {
-        match self.live.remove(&addr) {
+        match self.live.remove(addr) {
             Some(start_ns) => record(&mut self.lifetime_ns, t_ns.saturating_sub(start_ns)),
             None => self.unmatched_frees += 1,
         }
@@ -335,31 +340,6 @@ impl Lifetimes {
     /// Objects allocated and never freed before the end of the file.
     pub fn still_live(&self) -> usize {
         self.live.len()
-    }
-}
-
-/// A cheap hasher for addresses. Addresses are aligned (low bits zero) and
-/// clustered, so the bits are mixed (a splitmix64 step) before the table
-/// uses the low ones.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
     }
 }
 

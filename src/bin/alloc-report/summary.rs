@@ -105,6 +105,11 @@ pub fn render(runs: &[RunStats]) -> String {
             format_ns(run.timeline.end_ns() as f64)
         );
     }
+    for run in runs {
+        if let Some(note) = &run.unfinished {
+            let _ = writeln!(md, "\n**{}**: {note}.", run.label);
+        }
+    }
 
     md.push_str("\n## Latency by kind\n\nAll latencies in nanoseconds.\n");
     for run in runs {

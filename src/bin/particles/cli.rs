@@ -20,7 +20,7 @@ pub const DEFAULT_HEADLESS_FRAMES: u64 = 2_150_000;
 /// summary.json and latency.hgrm into --out. Without --headless it opens the
 /// demo window; --headless is the benchmark mode and needs no display.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_help = EXIT_STATUS)]
 pub struct Opts {
     /// Run without a window, as fast as possible (the benchmark mode).
     #[arg(long)]
@@ -39,8 +39,8 @@ pub struct Opts {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// Particles in each world at the start.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Particles in each world at the start (at most 100000000 in all worlds).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse_particles)]
     pub particles: usize,
 
     /// How particles are stored: boxed is the classic Vec<Box<Particle>>.
@@ -60,8 +60,14 @@ pub struct Opts {
     #[arg(long)]
     pub no_record: bool,
 
-    /// Events the recorder buffers before allocating threads wait for its drain.
-    #[arg(long, value_name = "N", default_value_t = heapsnow::recorder::DEFAULT_CAPACITY_EVENTS)]
+    /// Events the recorder buffers before allocating threads wait for its
+    /// drain (1 to 16777216; 56 bytes each).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = heapsnow::recorder::DEFAULT_CAPACITY_EVENTS,
+        value_parser = parse_buffer_events
+    )]
     pub buffer_events: usize,
 
     /// No progress bar.
@@ -78,6 +84,21 @@ pub struct Opts {
     #[arg(long, value_name = "N", hide = true)]
     pub panic_after_frames: Option<u64>,
 }
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0    the run finished; alloc.tsv, latency.hgrm and summary.json are complete
+       (also when stdout is a pipe closed early, as by `| head -1`)
+  1    alloc.tsv or stdout could not be written (a full disk), or recording
+       failed; alloc.tsv holds whole rows, and summary.json (if there was
+       room for it) counts them
+  2    bad options or sizes past their limits, an unusable --out, or another
+       run writing into it; nothing ran and the folder is untouched
+  101  the simulation panicked; the files are complete up to the panic
+  129, 130, 131, 143
+       SIGHUP, Ctrl-C, SIGQUIT or SIGTERM stopped the run; the files are
+       complete, with \"interrupted\": true. A second signal ends it at once,
+       leaving alloc.tsv (whole rows) and no summary.json";
 
 /// What a run does, whatever asked for it.
 #[derive(Debug, Clone)]
@@ -127,6 +148,57 @@ impl Opts {
     }
 }
 
+/// The most particles a run starts with, over all its worlds: about 9 GB
+/// with boxed storage (a particle, its heap block and its pointer), and a
+/// `alloc.tsv` row each before the first frame.
+pub const MAX_PARTICLES: usize = 100_000_000;
+/// The largest recorder buffer: 2^24 events, about 1 GiB.
+pub const MAX_BUFFER_EVENTS: usize = 1 << 24;
+
+fn parse_particles(text: &str) -> Result<usize, String> {
+    parse_at_most(
+        text,
+        0,
+        MAX_PARTICLES,
+        "particles (more cannot fit in memory)",
+    )
+}
+
+fn parse_buffer_events(text: &str) -> Result<usize, String> {
+    parse_at_most(text, 1, MAX_BUFFER_EVENTS, "events (about 1 GiB)")
+}
+
+/// A whole number in `min..=max`; the message names the limit.
+fn parse_at_most(text: &str, min: usize, max: usize, what: &str) -> Result<usize, String> {
+    let value: u128 = text
+        .parse()
+        .map_err(|_| format!("expected a whole number from {min} to {max}, found {text:?}"))?;
+    match usize::try_from(value) {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ if value < min as u128 => Err(format!("at least {min}, found {value}")),
+        _ => Err(format!("at most {max} {what}, found {value}")),
+    }
+}
+
+impl Opts {
+    /// Checks the limits that involve several options: exits with status 2
+    /// and a usage message, as for any bad option, before anything runs.
+    pub fn check_limits(&self) -> Result<(), clap::Error> {
+        let total = self.particles.saturating_mul(self.threads as usize);
+        if total > MAX_PARTICLES {
+            use clap::CommandFactory;
+            return Err(Opts::command().bin_name("particles").error(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--particles {} with --threads {} makes {total} particles: at most {MAX_PARTICLES} in all worlds (more cannot fit in memory)",
+                    self.particles, self.threads
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
@@ -171,6 +243,27 @@ mod tests {
             .into_config(String::new());
         assert_eq!(config.frames, None);
         assert_eq!(config.duration, Some(Duration::from_millis(2500)));
+    }
+
+    #[test]
+    fn sizes_past_their_limits_are_refused_with_the_limit() {
+        for (option, bad, limit) in [
+            ("--particles", "18446744073709551615", "100000000"),
+            ("--particles", "100000001", "100000000"),
+            ("--particles", "99999999999999999999999", "100000000"),
+            ("--buffer-events", "16777217", "16777216"),
+            ("--buffer-events", "0", "at least 1"),
+        ] {
+            let error = Opts::try_parse_from(["particles", option, bad]).unwrap_err();
+            assert!(error.to_string().contains(limit), "{option} {bad}: {error}");
+        }
+        let opts = Opts::try_parse_from(["particles", "--particles", "100000000"]).unwrap();
+        assert!(opts.check_limits().is_ok());
+        let opts =
+            Opts::try_parse_from(["particles", "--particles", "1000000", "--threads", "101"])
+                .unwrap();
+        let error = opts.check_limits().unwrap_err();
+        assert!(error.to_string().contains("100000000"), "{error}");
     }
 
     #[test]

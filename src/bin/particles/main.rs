@@ -9,6 +9,7 @@ mod table;
 #[cfg(feature = "window")]
 mod window;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -27,13 +28,38 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_PANIC: u8 = 101;
 
 fn main() -> ExitCode {
-    let config = cli::Opts::parse().into_config(cli::command_line());
+    let opts = cli::Opts::parse();
+    if let Err(error) = opts.check_limits() {
+        error.exit();
+    }
+    let config = opts.into_config(cli::command_line());
     match run(&config) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("Error: {:#}", failure.error);
+            report_error(&failure.error);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// Prints `Error: ...` on stderr. A stderr that cannot be written (a closed
+/// terminal) is not worth a panic: the exit status still tells.
+fn report_error(error: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr(), "Error: {error:#}");
+}
+
+/// Writes the results table to stdout. A reader that stopped reading (a
+/// closed pipe, as with `| head -1`) is not an error: the files are
+/// complete, and the run ends as it would have. Any other failure (`>
+/// /dev/full`) is returned.
+fn print_table(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
     }
 }
 
@@ -91,7 +117,7 @@ fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
     #[cfg(not(feature = "window"))]
     let result = headless::run(config, recorder, &signals)?;
 
-    print!("{}", table::render(&result));
+    let printed = print_table(&table::render(&result));
     if let Some(error) = result.write_error {
         return Err(error.into());
     }
@@ -101,15 +127,21 @@ fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
             code: EXIT_PANIC,
         });
     }
-    Ok(
-        match result
-            .summary
-            .interrupted
-            .then(|| signals.received())
-            .flatten()
-        {
-            Some(signal) => ExitCode::from(128 + signal as u8),
-            None => ExitCode::SUCCESS,
-        },
-    )
+    if let Some(signal) = result
+        .summary
+        .interrupted
+        .then(|| signals.received())
+        .flatten()
+    {
+        // A closed terminal (SIGHUP) cannot show the table either: the
+        // signal is the news.
+        return Ok(ExitCode::from(128 + signal as u8));
+    }
+    printed.with_context(|| {
+        format!(
+            "cannot print the results to stdout (the files in {} are complete)",
+            result.output.dir().display()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

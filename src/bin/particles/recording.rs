@@ -2,6 +2,8 @@
 //! check the output folder, start recording, and on the way out drain
 //! everything and write the three files.
 
+use std::io::Write;
+
 use anyhow::{Context, Result};
 use heapsnow::backing::BACKING_NAME;
 use heapsnow::recorder::{Config as RecorderConfig, Recording};
@@ -80,7 +82,8 @@ impl RunRecorder {
     }
 
     /// Stops recording, drains every event into `alloc.tsv`, and writes
-    /// `summary.json` and `latency.hgrm`.
+    /// `latency.hgrm` and `summary.json`. Both describe the rows that reached
+    /// `alloc.tsv` (`events_written`), also when writing it failed.
     pub fn finish(self, config: &Config, sim: SimOutcome) -> Result<RunResult> {
         let mut summary = Summary {
             events_recorded: 0,
@@ -120,7 +123,9 @@ impl RunRecorder {
                 summary.events_written = finished.sink.tsv.rows_written();
                 summary.events_dropped = finished.events_dropped;
                 if finished.events_dropped > 0 {
-                    eprintln!(
+                    // Like every message of the binary: a closed stderr is no panic.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "warning: {} events were dropped: the recorder's drain made no progress \
                          for {:?} while its buffer was full",
                         finished.events_dropped,
@@ -150,8 +155,9 @@ impl RunRecorder {
         };
         summary.kinds = histograms.summaries();
         summary.thread_events = histograms.per_thread().clone();
-        self.output.write_summary(&summary)?;
+        // summary.json last: its presence says the run finished its files.
         self.output.write_hgrm(&histograms.all())?;
+        self.output.write_summary(&summary)?;
         Ok(RunResult {
             summary,
             output: self.output,

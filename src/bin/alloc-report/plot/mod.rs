@@ -427,8 +427,66 @@ fn run_legend<DB: DrawingBackend, E: IntoIterator<Item = LegendEntry>>(
     legend_rows(area, &legend)
 }
 
+/// The most rows a legend takes: past them the plot would have no room left.
+const LEGEND_MAX_ROWS: usize = 3;
+/// Labels longer than this many characters are cut with an ellipsis.
+const LEGEND_MAX_LABEL_CHARS: usize = 32;
+const LEGEND_GAP_PX: i32 = 28;
+
+/// `label`, cut to [`LEGEND_MAX_LABEL_CHARS`] by an ellipsis in the middle
+/// (runs named alike tend to differ at their start or their end).
+fn legend_label(label: &str) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= LEGEND_MAX_LABEL_CHARS {
+        return label.to_owned();
+    }
+    let head = (LEGEND_MAX_LABEL_CHARS - 1) / 2;
+    let tail = LEGEND_MAX_LABEL_CHARS - 1 - head;
+    let mut cut: String = chars[..head].iter().collect();
+    cut.push('…');
+    cut.extend(&chars[chars.len() - tail..]);
+    cut
+}
+
+/// Lays out entries of the given widths into at most [`LEGEND_MAX_ROWS`]
+/// rows of at most `max_row_px`: the indices of each row's entries, and how
+/// many entries did not fit. When some do not fit, the last row keeps
+/// `note_px` free for a note saying so.
+fn legend_layout(widths_px: &[i32], max_row_px: i32, note_px: i32) -> (Vec<Vec<usize>>, usize) {
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut row_px = 0;
+    for (i, &entry_px) in widths_px.iter().enumerate() {
+        let row = rows.last_mut().expect("rows is never empty");
+        if !row.is_empty() && row_px + LEGEND_GAP_PX + entry_px > max_row_px {
+            if rows.len() == LEGEND_MAX_ROWS {
+                break;
+            }
+            rows.push(vec![i]);
+            row_px = entry_px;
+        } else {
+            row_px += if row.is_empty() { 0 } else { LEGEND_GAP_PX } + entry_px;
+            row.push(i);
+        }
+    }
+    let shown = |rows: &[Vec<usize>]| rows.iter().map(Vec::len).sum::<usize>();
+    if shown(&rows) < widths_px.len() {
+        // Make room for the note at the end of the last row.
+        let last = rows.last_mut().expect("rows is never empty");
+        let mut last_px: i32 = last.iter().map(|&i| widths_px[i] + LEGEND_GAP_PX).sum();
+        while !last.is_empty() && last_px + note_px > max_row_px {
+            let removed = last.pop().expect("not empty");
+            last_px -= widths_px[removed] + LEGEND_GAP_PX;
+        }
+    }
+    let hidden = widths_px.len() - shown(&rows);
+    (rows, hidden)
+}
+
 /// Draws the legend as centred rows above the plot, where it can never hide
-/// data; returns the area below it.
+/// data; returns the area below it. The legend takes at most
+/// [`LEGEND_MAX_ROWS`] rows, whatever the number of runs or the length of
+/// their labels: long labels are cut with an ellipsis, and entries past the
+/// last row are left out with a note ("+12 more: see summary.md").
 fn legend_rows<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[LegendEntry],
@@ -443,30 +501,31 @@ fn legend_rows<DB: DrawingBackend>(
             ));
     let (width, _) = area.dim_in_pixel();
     let max_row_px = width as i32 - 2 * MARGIN_PX as i32;
-    let gap_px = 28;
-    // Greedy wrapping: (entry, width) per row.
-    let mut rows: Vec<Vec<(&LegendEntry, i32)>> = vec![Vec::new()];
-    let mut row_px = 0;
-    for entry in entries {
-        let (text_px, _) = area.estimate_text_size(&entry.label, &font)?;
-        let entry_px = LEGEND_MARK_PX + 6 + text_px as i32;
-        let row = rows.last_mut().expect("rows is never empty");
-        if !row.is_empty() && row_px + gap_px + entry_px > max_row_px {
-            rows.push(vec![(entry, entry_px)]);
-            row_px = entry_px;
-        } else {
-            row_px += if row.is_empty() { 0 } else { gap_px } + entry_px;
-            row.push((entry, entry_px));
+    let labels: Vec<String> = entries.iter().map(|e| legend_label(&e.label)).collect();
+    let widths_px = labels
+        .iter()
+        .map(|label| {
+            let (text_px, _) = area.estimate_text_size(label, &font)?;
+            Ok(LEGEND_MARK_PX + 6 + text_px as i32)
+        })
+        .collect::<Result<Vec<i32>, _>>()?;
+    let note = |hidden: usize| format!("+{hidden} more: see summary.md");
+    let (note_px, _) = area.estimate_text_size(&note(entries.len()), &font)?;
+    let (rows, hidden) = legend_layout(&widths_px, max_row_px, note_px as i32);
+    let last_row = rows.len() - 1;
+    for (row_index, row) in rows.iter().enumerate() {
+        let mut row_px: i32 = row.iter().map(|&i| widths_px[i]).sum::<i32>()
+            + LEGEND_GAP_PX * (row.len() as i32 - 1).max(0);
+        let row_note = (row_index == last_row && hidden > 0).then(|| note(hidden));
+        if let Some(note) = &row_note {
+            row_px += area.estimate_text_size(note, &font)?.0 as i32
+                + if row.is_empty() { 0 } else { LEGEND_GAP_PX };
         }
-    }
-    for (i, row) in rows.iter().enumerate() {
-        let row_px: i32 =
-            row.iter().map(|(_, px)| px).sum::<i32>() + gap_px * (row.len() as i32 - 1);
         let mut x = (width as i32 - row_px) / 2;
-        let y = LEGEND_ROW_PX / 2 + i as i32 * LEGEND_ROW_PX;
-        for (entry, entry_px) in row {
+        let y = LEGEND_ROW_PX / 2 + row_index as i32 * LEGEND_ROW_PX;
+        for &i in row {
             let (x0, x1) = (x + 2, x + LEGEND_MARK_PX - 2);
-            match entry.mark {
+            match entries[i].mark {
                 Mark::Line(style) => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style))?,
                 Mark::Dashed(style) => area.draw(&plotters::element::DashedPathElement::new(
                     vec![(x0, y), (x1, y)],
@@ -482,8 +541,11 @@ fn legend_rows<DB: DrawingBackend>(
                     ))?
                 }
             }
-            area.draw_text(&entry.label, &font, (x + LEGEND_MARK_PX + 6, y))?;
-            x += entry_px + gap_px;
+            area.draw_text(&labels[i], &font, (x + LEGEND_MARK_PX + 6, y))?;
+            x += widths_px[i] + LEGEND_GAP_PX;
+        }
+        if let Some(note) = row_note {
+            area.draw_text(&note, &font.color(&SUBTITLE_COLOUR), (x, y))?;
         }
     }
     Ok(area
@@ -507,5 +569,29 @@ mod tests {
         let (bold, _) = octave_ticks(3.0, 40.0);
         assert!(bold.len() <= 17);
         assert_eq!(bytes_label(&10.0), "1 KiB");
+    }
+
+    #[test]
+    fn legends_stay_within_their_rows_whatever_the_runs() {
+        // 110 runs, 3 entries each: a few rows, the rest counted in the note.
+        let (rows, hidden) = legend_layout(&[150; 330], 1248, 200);
+        assert_eq!(rows.len(), LEGEND_MAX_ROWS);
+        let shown: usize = rows.iter().map(Vec::len).sum();
+        assert_eq!(shown + hidden, 330);
+        assert!(hidden > 300);
+        let last_px: i32 = rows[2].len() as i32 * (150 + LEGEND_GAP_PX) + 200;
+        assert!(last_px <= 1248, "the note fits");
+        // An entry wider than a row still gets a row of its own.
+        let (rows, hidden) = legend_layout(&[5000, 10], 1248, 200);
+        assert_eq!((rows, hidden), (vec![vec![0], vec![1]], 0));
+        // Few entries: all shown, no note.
+        let (rows, hidden) = legend_layout(&[100, 100], 1248, 200);
+        assert_eq!((rows, hidden), (vec![vec![0, 1]], 0));
+
+        let long = format!("start{}end", "x".repeat(50));
+        let cut = legend_label(&long);
+        assert_eq!(cut.chars().count(), LEGEND_MAX_LABEL_CHARS);
+        assert!(cut.starts_with("start") && cut.ends_with("xend") && cut.contains('…'));
+        assert_eq!(legend_label("system"), "system");
     }
 }

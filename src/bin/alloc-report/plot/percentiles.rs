@@ -83,8 +83,20 @@ impl Chart for Percentiles {
     }
 }
 
-/// The kind and its number of calls in each run: "alloc: 1,200 / 1,500 calls".
+/// Past this many runs, a panel title gives the total calls, not each run's.
+const MAX_COUNTS_IN_TITLE: usize = 4;
+
+/// The kind and its number of calls in each run: "alloc: 1,200 / 1,500
+/// calls", or in all runs when there are many.
 fn panel_title(kind: Kind, runs: &[RunStats]) -> String {
+    if runs.len() > MAX_COUNTS_IN_TITLE {
+        let total: u64 = runs.iter().map(|run| run.kind(kind).count()).sum();
+        return format!(
+            "{kind}: {} calls in {} runs",
+            group_thousands(total),
+            runs.len()
+        );
+    }
     let counts: Vec<String> = runs
         .iter()
         .map(|run| group_thousands(run.kind(kind).count()))
