@@ -5,6 +5,7 @@
 //! memory does not grow with the number of rows.
 
 mod cli;
+mod correlation;
 mod load;
 mod plot;
 mod progress;

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use hdrhistogram::Histogram;
 use heapsnow::recorder::{Event, Kind};
 
+use crate::correlation::SizeLatency;
+
 /// Significant digits of the summary's histograms (latency by kind, size
 /// class, lifetimes).
 pub const SIGFIG: u8 = 3;
@@ -46,6 +48,8 @@ pub struct RunStats {
     pub timeline: Timeline,
     /// Object lifetimes, pairing allocations with their release.
     pub lifetimes: Lifetimes,
+    /// How well size predicts latency, per kind.
+    pub size_latency: SizeLatency,
 }
 
 impl RunStats {
@@ -60,6 +64,7 @@ impl RunStats {
             size_classes: SizeClasses::new(),
             timeline: Timeline::new(),
             lifetimes: Lifetimes::new(),
+            size_latency: SizeLatency::new(),
         }
     }
 
@@ -71,6 +76,8 @@ impl RunStats {
         self.size_classes.record(event.size_bytes, event.latency_ns);
         self.timeline.record(event);
         self.lifetimes.record(event);
+        self.size_latency
+            .record(event.kind, event.size_bytes, event.latency_ns);
     }
 
     /// The statistics of one kind.
