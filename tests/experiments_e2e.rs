@@ -69,7 +69,7 @@ fn inline_and_pool_allocate_a_constant_not_per_frame() {
 #[test]
 fn arena_allocates_a_generation_at_a_time_and_frees_them() {
     // 64-byte particles, at least 256 to a generation.
-    let generation_bytes = |bytes: u64| bytes >= 256 * 64 && bytes % 64 == 0;
+    let generation_bytes = |bytes: u64| bytes >= 256 * 64 && bytes.is_multiple_of(64);
     let frames = 20_000;
     let events = sim_sequence_of("arena", frames);
     let allocating = events.iter().filter(|(kind, _)| kind != "dealloc").count();
