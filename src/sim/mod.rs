@@ -123,6 +123,11 @@ impl World {
     }
 
     /// Calls `f` on every particle, oldest first (the drawing order).
+    ///
+    /// # Panics
+    ///
+    /// With [`Strategy::Arena`], if `f` walks the same world again: an arena
+    /// lends its particles out one walk at a time.
     pub fn for_each_particle(&self, f: impl FnMut(&Particle)) {
         self.storage.for_each(f);
     }
