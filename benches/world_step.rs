@@ -1,5 +1,5 @@
-//! Time of one `World::step` for each storage strategy, at 1,000, 10,000 and
-//! 100,000 particles.
+//! Time of one `World::step` for each storage strategy (boxed, inline, pool,
+//! arena), at 1,000, 10,000 and 100,000 particles.
 //!
 //! Run: `cargo bench --no-default-features --bench world_step`
 //!
@@ -17,13 +17,15 @@
 //! `Particle::update`), and subnormal arithmetic makes every frame some 25
 //! times slower on x86, whatever the storage. The `world_step/*` groups
 //! compare storage on young worlds (replaced before any particle gets that
-//! old); `world_step_aged/*` shows the aged regime that long runs reach.
+//! old); `world_step_aged/*` shows the aged regime that long runs reach, and
+//! `world_step_aged_flush/*` the same worlds under `Physics::Flush`, which
+//! sets those accelerations to zero instead.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use heapsnow::sim::{Strategy, World};
+use heapsnow::sim::{Physics, Strategy, World};
 
 /// Population targets, one benchmark group each.
 const POPULATIONS: [usize; 3] = [1_000, 10_000, 100_000];
@@ -58,6 +60,7 @@ enum Age {
 /// A world kept near a target population and in one [`Age`].
 struct NearTarget {
     strategy: Strategy,
+    physics: Physics,
     target: usize,
     age: Age,
     next_seed: u64,
@@ -65,10 +68,11 @@ struct NearTarget {
 }
 
 impl NearTarget {
-    fn new(strategy: Strategy, target: usize, age: Age) -> NearTarget {
-        let world = fresh_world(strategy, target, age, 0);
+    fn new(strategy: Strategy, physics: Physics, target: usize, age: Age) -> NearTarget {
+        let world = fresh_world(strategy, physics, target, age, 0);
         NearTarget {
             strategy,
+            physics,
             target,
             age,
             next_seed: 1,
@@ -82,7 +86,13 @@ impl NearTarget {
         let drift = self.world.len().abs_diff(self.target) as f64 / self.target as f64;
         let too_old = self.age == Age::Young && self.world.frame() >= YOUNG_MAX_FRAMES;
         if drift > MAX_DRIFT || too_old {
-            self.world = fresh_world(self.strategy, self.target, self.age, self.next_seed);
+            self.world = fresh_world(
+                self.strategy,
+                self.physics,
+                self.target,
+                self.age,
+                self.next_seed,
+            );
             self.next_seed += 1;
         }
     }
@@ -107,8 +117,8 @@ impl NearTarget {
 }
 
 /// A new world of `target` particles, stepped into the aged regime if asked.
-fn fresh_world(strategy: Strategy, target: usize, age: Age, seed: u64) -> World {
-    let mut world = World::new(strategy, target, seed);
+fn fresh_world(strategy: Strategy, physics: Physics, target: usize, age: Age, seed: u64) -> World {
+    let mut world = World::new(strategy, target, seed).with_physics(physics);
     if age == Age::Aged {
         for _ in 0..AGED_MIN_FRAMES {
             world.step();
@@ -117,7 +127,7 @@ fn fresh_world(strategy: Strategy, target: usize, age: Age, seed: u64) -> World 
     world
 }
 
-fn bench_group(c: &mut Criterion, name: &str, target: usize, age: Age) {
+fn bench_group(c: &mut Criterion, name: &str, physics: Physics, target: usize, age: Age) {
     let mut group = c.benchmark_group(format!("{name}/{target}"));
     if target >= 100_000 || age == Age::Aged {
         // A frame takes long enough here that criterion's default linear
@@ -125,7 +135,7 @@ fn bench_group(c: &mut Criterion, name: &str, target: usize, age: Age) {
         group.sampling_mode(SamplingMode::Flat).sample_size(20);
     }
     for strategy in Strategy::ALL {
-        let mut near = NearTarget::new(strategy, target, age);
+        let mut near = NearTarget::new(strategy, physics, target, age);
         group.bench_function(BenchmarkId::from_parameter(strategy), |b| {
             b.iter_custom(|frames| near.time_steps(frames));
         });
@@ -135,12 +145,25 @@ fn bench_group(c: &mut Criterion, name: &str, target: usize, age: Age) {
 
 fn world_step(c: &mut Criterion) {
     for target in POPULATIONS {
-        bench_group(c, "world_step", target, Age::Young);
+        bench_group(c, "world_step", Physics::Classic, target, Age::Young);
     }
 }
 
 fn world_step_aged(c: &mut Criterion) {
-    bench_group(c, "world_step_aged", AGED_POPULATION, Age::Aged);
+    bench_group(
+        c,
+        "world_step_aged",
+        Physics::Classic,
+        AGED_POPULATION,
+        Age::Aged,
+    );
+    bench_group(
+        c,
+        "world_step_aged_flush",
+        Physics::Flush,
+        AGED_POPULATION,
+        Age::Aged,
+    );
 }
 
 criterion_group!(benches, world_step, world_step_aged);

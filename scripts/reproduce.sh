@@ -4,7 +4,7 @@
 # threads with and without recording, a million particles per strategy) with
 # fixed seeds, compares the runs with alloc-report, and regenerates the
 # README's results table. Everything lands under results/ (the multi-megabyte
-# alloc.tsv files are git-ignored). About 6 minutes on a 2-core machine.
+# alloc.tsv files are git-ignored). About 8 minutes on a 2-core machine.
 #
 # usage: scripts/reproduce.sh [FRAMES]   (FRAMES per run, default: the binary's default)
 set -euo pipefail
@@ -35,11 +35,13 @@ run() {
 
 rm -rf results/runs results/compare-*
 mkdir -p results/runs
-for strategy in boxed inline pool; do
+for strategy in boxed inline pool arena; do
     for allocator in system mimalloc jemalloc; do
         run "$strategy-$allocator" "$allocator" --strategy "$strategy" "${frames_args[@]}"
     done
 done
+# The default run with subnormal accelerations flushed to zero.
+run boxed-system-flush system --physics flush "${frames_args[@]}"
 # Recording cost with 1 and 2 busy worlds: best of 3 alternated rounds, since
 # the machine is shared and noisy.
 mkdir -p results/runs/threads
@@ -49,7 +51,7 @@ for round in 1 2 3; do
         run "threads/$threads-norecord-$round" system --threads "$threads" --frames 1000000 --no-record
     done
 done
-for strategy in boxed inline pool; do
+for strategy in boxed inline pool arena; do
     run "million-$strategy" system --strategy "$strategy" --particles 1000000 --frames 200
 done
 
@@ -61,6 +63,11 @@ report() {
 }
 report results/default/report boxed-system=results/runs/boxed-system/alloc.tsv
 cp results/runs/boxed-system/summary.json results/runs/boxed-system/latency.hgrm results/default/
+report results/flush/report boxed-system-flush=results/runs/boxed-system-flush/alloc.tsv
+cp results/runs/boxed-system-flush/summary.json results/runs/boxed-system-flush/latency.hgrm results/flush/
+report results/compare-physics \
+    classic=results/runs/boxed-system/alloc.tsv \
+    flush=results/runs/boxed-system-flush/alloc.tsv
 report results/compare-allocators \
     system=results/runs/boxed-system/alloc.tsv \
     mimalloc=results/runs/boxed-mimalloc/alloc.tsv \
@@ -68,7 +75,8 @@ report results/compare-allocators \
 report results/compare-strategies \
     boxed=results/runs/boxed-system/alloc.tsv \
     inline=results/runs/inline-system/alloc.tsv \
-    pool=results/runs/pool-system/alloc.tsv
+    pool=results/runs/pool-system/alloc.tsv \
+    arena=results/runs/arena-system/alloc.tsv
 report results/compare-threads \
     1-thread=results/runs/threads/1-record-1/alloc.tsv \
     2-threads=results/runs/threads/2-record-1/alloc.tsv
@@ -86,4 +94,4 @@ say "machine"
     echo "- $(rustc --version)"
     echo "- load average when the runs ended: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > results/MACHINE.md
-say "done: results/runs, results/compare-*, results/default, README.md results table"
+say "done: results/runs, results/compare-*, results/default, results/flush, README.md results table"

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Builds the README's results table from the runs' summary.json files and
 writes it between the <!-- results:start --> and <!-- results:end --> markers,
-and the reference run's printed summary between <!-- run:start/end -->, so
-that no number in them is typed by hand.
+with the size-latency correlations that alloc-report put in the comparisons'
+summary.md files (results/compare-*/ beside RUNS_DIR), and the reference
+run's printed summary between <!-- run:start/end -->, so that no number in
+them is typed by hand.
 
 usage: scripts/results-table.py RUNS_DIR README.md
 """
@@ -11,6 +13,8 @@ import pathlib
 import sys
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+STRATEGIES = ["boxed", "inline", "pool", "arena"]
+ALLOCATORS = ["system", "mimalloc", "jemalloc"]
 
 
 def row(name, s):
@@ -19,7 +23,8 @@ def row(name, s):
     per_frame = f'{allocating / s["frames"]:.3g}' if s["frames"] else "–"
     cost = lambda key: f'{alloc[key]:,}' if key in alloc else "–"
     return (
-        f'| {name} | {s["strategy"]} | {s["allocator"]} | {s["threads"]} | {s["particles_initial"]:,} '
+        f'| {name} | {s["strategy"]} | {s["allocator"]} | {s.get("physics", "classic")} '
+        f'| {s["threads"]} | {s["particles_initial"]:,} '
         f'| {"yes" if s["recording"] else "no"} | {s["frames"]:,} | {s["frames_per_s"]:,.0f} '
         f'| {per_frame} | {cost("p50")} | {cost("p99")} | {cost("p99_9")} '
         f'| {100 * s["wait_ns"] / max(s["wall_s"] * 1e9, 1):.3f} % |'
@@ -27,25 +32,25 @@ def row(name, s):
 
 
 def order(path):
-    """Matrix runs first (strategy, then allocator), then the million-particle runs."""
+    """Matrix runs first (strategy, then allocator, classic physics before
+    flush), then the million-particle runs."""
     name = path.parent.name
-    strategies, allocators = ["boxed", "inline", "pool"], ["system", "mimalloc", "jemalloc"]
     if name.startswith("million-"):
-        return (1, strategies.index(name.split("-")[1]), 0)
-    strategy, allocator = name.split("-")
-    return (0, strategies.index(strategy), allocators.index(allocator))
+        return (1, STRATEGIES.index(name.split("-")[1]), 0, 0)
+    strategy, allocator, *physics = name.split("-")
+    return (0, STRATEGIES.index(strategy), ALLOCATORS.index(allocator), len(physics))
 
 
 def main():
     runs, readme = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     lines = [
-        "| run | strategy | allocator | threads | particles | recording | frames | frames/s "
+        "| run | strategy | allocator | physics | threads | particles | recording | frames | frames/s "
         "| allocating calls / frame | alloc p50 ns | alloc p99 ns | alloc p99.9 ns | drain wait |",
-        "|---|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for summary in sorted(runs.glob("*/summary.json"), key=order):
         lines.append(row(summary.parent.name, json.loads(summary.read_text())))
-    lines += ["", *derived(runs)]
+    lines += ["", *derived(runs), "", *correlations(runs.parent)]
     text = replace_between(readme.read_text(), START, END, "\n".join(lines))
     output = (runs / "boxed-system.txt").read_text().rstrip()
     text = replace_between(
@@ -74,19 +79,33 @@ def derived(runs):
         )
         on, off = best("record"), best("norecord")
         cost = (on["wall_s"] - off["wall_s"]) * 1e9 / max(on["events_recorded"], 1)
+        # On a loaded machine the best run without recording can still be the slower.
+        adds = f"recording adds {cost:.0f} ns per event to the run" if cost >= 0 else (
+            "recording cost is lost in the machine's noise: the best run without recording was the slower"
+        )
         out.append(
             f"- {threads} busy world{'s' if threads > 1 else ''} ({on['frames']:,} frames in all, best of 3): "
-            f"recording adds {cost:.0f} ns per event to the run ({on['wall_s']:.2f} s against "
+            f"{adds} ({on['wall_s']:.2f} s against "
             f"{off['wall_s']:.2f} s without recording, {on['events_recorded']:,} events, "
             f"drain wait {100 * on['wait_ns'] / (on['wall_s'] * 1e9):.3f} % of wall time)."
         )
-    million = {s: load(f"million-{s}") for s in ("boxed", "inline", "pool")}
+    million = {s: load(f"million-{s}") for s in STRATEGIES}
     boxed_fps = million["boxed"]["frames_per_s"]
     out.append(
         "- A million particles: "
         + ", ".join(f"{s} {m['frames_per_s']:,.1f} frames/s" for s, m in million.items())
-        + f" (inline {million['inline']['frames_per_s'] / boxed_fps:.1f}x and pool "
-        f"{million['pool']['frames_per_s'] / boxed_fps:.1f}x the boxed frame rate)."
+        + " ("
+        + ", ".join(f"{s} {million[s]['frames_per_s'] / boxed_fps:.1f}x" for s in STRATEGIES[1:])
+        + " the boxed frame rate)."
+    )
+    classic, flush = load("boxed-system"), load("boxed-system-flush")
+    out.append(
+        f"- Physics, default run (boxed, System, {classic['frames']:,} frames): classic "
+        f"{classic['frames_per_s']:,.0f} frames/s in {classic['wall_s']:.2f} s, flush "
+        f"{flush['frames_per_s']:,.0f} frames/s in {flush['wall_s']:.2f} s "
+        f"({flush['frames_per_s'] / classic['frames_per_s']:.1f}x), the same "
+        f"{flush['events_recorded'] / flush['frames']:.2f} events per frame. "
+        "Every other run uses the classic physics."
     )
     boxed = {a: load(f"boxed-{a}") for a in ("system", "mimalloc", "jemalloc")}
     out.append(
@@ -94,6 +113,36 @@ def derived(runs):
         + ", ".join(f"{a} {b['kinds']['alloc']['p50']} / {b['kinds']['alloc']['p99']} ns" for a, b in boxed.items())
         + "."
     )
+    return out
+
+
+def correlations(results):
+    """Spearman's rho and R² of all calls, and rho per kind, from the
+    size-latency tables of the comparisons' summary.md."""
+    out = [
+        "Does size predict latency? Spearman's ρ between requested size and latency, per kind "
+        "and over all calls, and R² of log latency on log size over all calls (from "
+        "`alloc-report`'s summary.md):",
+        "",
+        "| comparison | run | alloc ρ | realloc ρ | dealloc ρ | all calls ρ | all calls R² |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for comparison in ("compare-allocators", "compare-strategies", "compare-physics"):
+        rows = {}
+        text = (results / comparison / "summary.md").read_text()
+        table = text.split("## Does size predict latency?", 1)[1].split("\n## ", 1)[0]
+        for line in table.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 6 and cells[2].isdigit():
+                rows.setdefault(cells[0], {})[cells[1]] = cells
+        for run, kinds in rows.items():
+            if comparison == "compare-physics" and run == "classic":
+                continue  # the boxed System run, listed above
+            rho = lambda kind: kinds[kind][3] if kind in kinds else "–"
+            out.append(
+                f"| {comparison.removeprefix('compare-')} | {run} | {rho('alloc')} | {rho('realloc')} "
+                f"| {rho('dealloc')} | {rho('all calls')} | {kinds['all calls'][4]} |"
+            )
     return out
 
 

@@ -1,4 +1,4 @@
-//! The experiments end to end: storage strategies and several worlds.
+//! The experiments end to end: storage strategies, physics and several worlds.
 
 mod common;
 
@@ -25,7 +25,8 @@ fn sequences_per_world(dir: &Path) -> Vec<Vec<(String, u64)>> {
     per_thread.into_values().collect()
 }
 
-fn sim_events(strategy: &str, frames: u64) -> usize {
+/// The (kind, bytes) events of one world of `strategy` over `frames` frames.
+fn sim_sequence_of(strategy: &str, frames: u64) -> Vec<(String, u64)> {
     let dir = tempfile::tempdir().unwrap();
     run_headless(
         dir.path(),
@@ -40,7 +41,11 @@ fn sim_events(strategy: &str, frames: u64) -> usize {
     );
     let summary = read_summary(dir.path());
     assert_eq!(summary["strategy"], strategy);
-    sequences_per_world(dir.path()).iter().map(Vec::len).sum()
+    sequences_per_world(dir.path()).concat()
+}
+
+fn sim_events(strategy: &str, frames: u64) -> usize {
+    sim_sequence_of(strategy, frames).len()
 }
 
 #[test]
@@ -58,6 +63,65 @@ fn inline_and_pool_allocate_a_constant_not_per_frame() {
     assert!(
         boxed > 2_000 + 1_000,
         "boxed allocates every frame: {boxed}"
+    );
+}
+
+#[test]
+fn arena_allocates_a_generation_at_a_time_and_frees_them() {
+    // 64-byte particles, at least 256 to a generation.
+    let generation_bytes = |bytes: u64| bytes >= 256 * 64 && bytes.is_multiple_of(64);
+    let frames = 20_000;
+    let events = sim_sequence_of("arena", frames);
+    let allocating = events.iter().filter(|(kind, _)| kind != "dealloc").count();
+    let freed_generations = events
+        .iter()
+        .filter(|(kind, bytes)| kind == "dealloc" && generation_bytes(*bytes))
+        .count();
+    // One arena per few hundred births (6/7 a frame): about 1 call in 600
+    // frames, where boxed makes two every frame.
+    assert!(
+        allocating * 200 < frames as usize,
+        "{allocating} allocating calls in {frames} frames"
+    );
+    // Memory is given back as the world goes on, a generation at a time.
+    assert!(
+        freed_generations > 10,
+        "{freed_generations} generations freed: {events:?}"
+    );
+    let allocated_generations = events
+        .iter()
+        .filter(|(kind, bytes)| kind == "alloc" && generation_bytes(*bytes))
+        .count();
+    assert!(allocated_generations >= freed_generations);
+    assert!(allocated_generations <= freed_generations + 6);
+}
+
+#[test]
+fn flush_physics_runs_end_to_end_and_is_recorded() {
+    let (classic, flush) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // 3000 particles live long enough for subnormal accelerations.
+    let args = ["--particles", "3000", "--frames", "3000", "--seed", "4"];
+    run_headless(classic.path(), &args);
+    run_headless(flush.path(), &[&args[..], &["--physics", "flush"]].concat());
+    let (classic_summary, flush_summary) =
+        (read_summary(classic.path()), read_summary(flush.path()));
+    assert_eq!(classic_summary["physics"], "classic");
+    assert_eq!(flush_summary["physics"], "flush");
+    assert_eq!(flush_summary["frames"], 3000);
+    assert!(
+        flush_summary["command"]
+            .as_str()
+            .unwrap()
+            .ends_with("--physics flush")
+    );
+    // The physics changes how fast a frame is, never what it allocates.
+    assert_eq!(
+        sequences_per_world(classic.path()),
+        sequences_per_world(flush.path())
+    );
+    assert_eq!(
+        classic_summary["particles_final"],
+        flush_summary["particles_final"]
     );
 }
 

@@ -239,6 +239,96 @@ fn check_summary_against(summary: &str, label: &str, events: &[Event]) {
     );
     assert_eq!(number(&row[6]), born.len() as u64, "still live");
     assert_eq!(number(&row[7]), 0, "frees without an allocation");
+
+    check_correlations_against(summary, label, events);
+}
+
+/// Average ranks the textbook way: sort, and give each run of equal values
+/// the mean of the positions it spans.
+fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start;
+        while end + 1 < order.len() && values[order[end + 1]] == values[order[start]] {
+            end += 1;
+        }
+        for &i in &order[start..=end] {
+            ranks[i] = (start + end) as f64 / 2.0 + 1.0;
+        }
+        start = end + 1;
+    }
+    ranks
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (vx * vy).sqrt()
+}
+
+/// Spearman's ρ and the log-log R² in summary.md, per kind and over all
+/// calls, against a direct O(n log n) computation from the events.
+fn check_correlations_against(summary: &str, label: &str, events: &[Event]) {
+    let kinds = Kind::ALL.map(|kind| (kind.as_str(), Some(kind)));
+    for (name, kind) in kinds.into_iter().chain([("all calls", None)]) {
+        let calls: Vec<&Event> = events
+            .iter()
+            .filter(|e| kind.is_none_or(|k| e.kind == k))
+            .collect();
+        let sizes: Vec<f64> = calls.iter().map(|e| e.size_bytes as f64).collect();
+        let latencies: Vec<f64> = calls.iter().map(|e| e.latency_ns as f64).collect();
+        let rho = pearson(&average_ranks(&sizes), &average_ranks(&latencies));
+        let log = |v: &[f64]| v.iter().map(|x| x.max(1.0).ln()).collect::<Vec<_>>();
+        let r_squared_percent = 100.0 * pearson(&log(&sizes), &log(&latencies)).powi(2);
+
+        let row = table_row(
+            summary,
+            "## Does size predict latency?",
+            &format!("{label} | {name}"),
+        );
+        assert_eq!(number(&row[2]), calls.len() as u64, "{label} {name} calls");
+        let reported_rho: f64 = row[3].parse().unwrap();
+        assert!(
+            (reported_rho - rho).abs() <= 0.0005 + 1e-9,
+            "{label} {name}: ρ {reported_rho} in summary.md, {rho} computed"
+        );
+        let reported_r2: f64 = row[4].trim_end_matches(" %").parse().unwrap();
+        assert!(
+            (reported_r2 - r_squared_percent).abs() <= 0.05 + 1e-9,
+            "{label} {name}: R² {reported_r2} % in summary.md, {r_squared_percent} % computed"
+        );
+        assert_eq!(row[5], "exact", "{label} {name}");
+    }
+}
+
+#[test]
+fn size_latency_correlation_matches_a_direct_computation() {
+    // Latency loosely growing with size, as the book's figure suggests it
+    // might: the report must find that link, with the right strength.
+    let mut rng = Rng(99);
+    let events: Vec<Event> = events(20_000, 11)
+        .into_iter()
+        .map(|mut e| {
+            let log_size = 64 - e.size_bytes.leading_zeros() as u64;
+            e.latency_ns = 10 + log_size * rng.below(20) + rng.below(40);
+            e
+        })
+        .collect();
+    let dir = TempDir::new().unwrap();
+    let tsv = write_tsv(dir.path(), "linked", &events);
+    let out = dir.path().join("report");
+    run_report(&out, &[tsv.to_str().unwrap()]);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    check_correlations_against(&summary, "linked", &events);
+    let row = table_row(&summary, "## Does size predict latency?", "linked | alloc");
+    let rho: f64 = row[3].parse().unwrap();
+    assert!(rho > 0.3, "a clear link: ρ = {rho}");
 }
 
 #[test]

@@ -3,13 +3,15 @@
 //!
 //! The world has no graphics; the window and the headless benchmark drive it
 //! through [`World::step`] and draw it through [`World::for_each_particle`].
-//! The same physics runs on three storage [`Strategy`]s whose only difference
-//! is how much they allocate, so a seed gives the same particles in all three.
+//! The same physics runs on four storage [`Strategy`]s whose only difference
+//! is how much they allocate, so a seed gives the same particles in all four.
+//! [`Physics`] chooses between the book's physics and one that flushes
+//! subnormal accelerations to zero.
 //!
 //! ```
-//! use heapsnow::sim::{Strategy, World};
+//! use heapsnow::sim::{Physics, Strategy, World};
 //!
-//! let mut world = World::new(Strategy::Pool, 1000, 42);
+//! let mut world = World::new(Strategy::Pool, 1000, 42).with_physics(Physics::Flush);
 //! for _ in 0..100 {
 //!     world.step();
 //! }
@@ -27,7 +29,7 @@ use std::fmt;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-pub use particle::{HEIGHT, Particle, WIDTH};
+pub use particle::{HEIGHT, Particle, Physics, WIDTH};
 pub use strategy::Strategy;
 
 use strategy::Storage;
@@ -41,22 +43,32 @@ const MAX_CHURN_PER_FRAME: i32 = 3;
 pub struct World {
     rng: StdRng,
     storage: Storage,
+    physics: Physics,
     frame: u64,
 }
 
 impl World {
     /// A world of `initial_particles` newborn particles stored with
-    /// `strategy`, drawing everything from a generator seeded with `seed`.
+    /// `strategy`, drawing everything from a generator seeded with `seed`,
+    /// under the classic physics.
     pub fn new(strategy: Strategy, initial_particles: usize, seed: u64) -> World {
         let mut world = World {
             rng: StdRng::seed_from_u64(seed),
             storage: Storage::new(strategy, initial_particles),
+            physics: Physics::Classic,
             frame: 0,
         };
         for _ in 0..initial_particles {
             world.add_particle();
         }
         world
+    }
+
+    /// The same world under `physics`. Physics draws nothing at random, so
+    /// the seed gives the same births and deaths under either.
+    pub fn with_physics(mut self, physics: Physics) -> World {
+        self.physics = physics;
+        self
     }
 
     /// Advances one frame: between 3 particles born and 3 removed (drawn
@@ -81,7 +93,7 @@ impl World {
             }
         }
         self.storage.after_churn();
-        self.storage.update_all();
+        self.storage.update_all(self.physics);
         self.frame += 1;
     }
 
@@ -105,7 +117,17 @@ impl World {
         self.storage.strategy()
     }
 
+    /// The physics the particles move under.
+    pub fn physics(&self) -> Physics {
+        self.physics
+    }
+
     /// Calls `f` on every particle, oldest first (the drawing order).
+    ///
+    /// # Panics
+    ///
+    /// With [`Strategy::Arena`], if `f` walks the same world again: an arena
+    /// lends its particles out one walk at a time.
     pub fn for_each_particle(&self, f: impl FnMut(&Particle)) {
         self.storage.for_each(f);
     }
@@ -121,6 +143,7 @@ impl fmt::Debug for World {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("World")
             .field("strategy", &self.strategy())
+            .field("physics", &self.physics)
             .field("particles", &self.len())
             .field("frame", &self.frame)
             .finish_non_exhaustive()
@@ -176,7 +199,7 @@ mod tests {
             let boxed = stepped(Strategy::Boxed, initial_particles, seed, 2000);
             let expected = particles(&boxed);
             assert!(!expected.is_empty(), "{initial_particles} particles");
-            for strategy in [Strategy::Inline, Strategy::Pool] {
+            for strategy in [Strategy::Inline, Strategy::Pool, Strategy::Arena] {
                 let world = stepped(strategy, initial_particles, seed, 2000);
                 assert_eq!(world.strategy(), strategy);
                 assert_eq!(world.frame(), 2000);
@@ -186,6 +209,43 @@ mod tests {
                     "{strategy} from {initial_particles} particles, seed {seed}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn flush_physics_moves_particles_to_the_same_places() {
+        // Subnormal accelerations no longer move a particle, so flushing
+        // them changes the speed of a step, not its result. 3000 particles
+        // take about 3500 frames to die off, so at frame 2500 hundreds of
+        // them are old enough (past frame 1980) for subnormal accelerations.
+        for strategy in Strategy::ALL {
+            let classic = stepped(strategy, 3000, 42, 2500);
+            let mut flush = World::new(strategy, 3000, 42).with_physics(Physics::Flush);
+            for _ in 0..2500 {
+                flush.step();
+            }
+            assert_eq!(
+                (classic.physics(), flush.physics()),
+                (Physics::Classic, Physics::Flush)
+            );
+            let (classic, flush) = (particles(&classic), particles(&flush));
+            assert_eq!(classic.len(), flush.len(), "{strategy}");
+            let mut subnormal = 0;
+            for (c, f) in classic.iter().zip(&flush) {
+                assert_eq!(
+                    (c.position, c.velocity),
+                    (f.position, f.velocity),
+                    "{strategy}"
+                );
+                if c.acceleration[1] != 0.0 && c.acceleration[1] < f64::MIN_POSITIVE {
+                    subnormal += 1;
+                    assert_eq!(f.acceleration[1], 0.0);
+                }
+            }
+            assert!(
+                subnormal > 100,
+                "{strategy}: {subnormal} subnormal particles"
+            );
         }
     }
 
@@ -249,7 +309,7 @@ mod tests {
         let world = stepped(Strategy::Inline, 10, 1, 2);
         let text = format!("{world:?}");
         assert!(
-            text.starts_with("World { strategy: Inline, particles: "),
+            text.starts_with("World { strategy: Inline, physics: Classic, particles: "),
             "{text}"
         );
         assert!(text.contains("frame: 2"), "{text}");

@@ -35,8 +35,13 @@ pub struct Summary {
     pub wall_s: f64,
     /// The backing allocator: `system`, `mimalloc` or `jemalloc`.
     pub allocator: String,
-    /// The particle storage: `boxed`, `inline` or `pool`.
+    /// The particle storage: `boxed`, `inline`, `pool` or `arena`.
     pub strategy: String,
+    /// The physics: `classic` (the book's) or `flush` (subnormal
+    /// accelerations set to zero). Files from before the option say nothing:
+    /// they ran the classic physics.
+    #[serde(default = "classic_physics")]
+    pub physics: String,
     /// Simulation threads (one world each).
     pub threads: u32,
     /// The seed of the first world.
@@ -64,4 +69,8 @@ pub struct Summary {
     pub thread_events: BTreeMap<u32, u64>,
     /// What went wrong, if the run failed.
     pub error: Option<String>,
+}
+
+fn classic_physics() -> String {
+    "classic".to_owned()
 }

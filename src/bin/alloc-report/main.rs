@@ -6,6 +6,7 @@
 //! live at once (12 bytes each).
 
 mod cli;
+mod correlation;
 mod live;
 mod load;
 mod plot;

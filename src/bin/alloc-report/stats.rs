@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use hdrhistogram::Histogram;
 use heapsnow::recorder::{Event, Kind};
 
+use crate::correlation::SizeLatency;
 use crate::live::LiveMap;
 
 /// Significant digits of the summary's histograms (latency by kind, size
@@ -50,6 +51,8 @@ pub struct RunStats {
     pub lifetimes: Lifetimes,
     /// Why the run that wrote the file did not finish, if it did not.
     pub unfinished: Option<String>,
+    /// How well size predicts latency, per kind.
+    pub size_latency: SizeLatency,
 }
 
 impl RunStats {
@@ -65,6 +68,7 @@ impl RunStats {
             timeline: Timeline::new(),
             lifetimes: Lifetimes::new(),
             unfinished: None,
+            size_latency: SizeLatency::new(),
         }
     }
 
@@ -76,6 +80,8 @@ impl RunStats {
         self.size_classes.record(event.size_bytes, event.latency_ns);
         self.timeline.record(event);
         self.lifetimes.record(event);
+        self.size_latency
+            .record(event.kind, event.size_bytes, event.latency_ns);
     }
 
     /// The statistics of one kind.

@@ -1,10 +1,12 @@
-//! `summary.md`: latency percentiles per run and kind, a side-by-side
-//! comparison when there are several runs, and object lifetimes.
+//! `summary.md`: latency percentiles per run and kind, how well size
+//! predicts latency, a side-by-side comparison when there are several runs,
+//! and object lifetimes.
 
 use std::fmt::Write as _;
 
 use heapsnow::recorder::Kind;
 
+use crate::correlation::{Correlation, MAX_CELLS};
 use crate::stats::{KindStats, RunStats, SIGFIG};
 use crate::units::{format_ns, group_thousands};
 
@@ -133,12 +135,71 @@ pub fn render(runs: &[RunStats]) -> String {
         }
     }
 
+    size_and_latency(&mut md, runs, &kinds);
     if runs.len() > 1 {
         comparison(&mut md, runs, &kinds);
     }
     lifetimes(&mut md, runs);
     method(&mut md);
     md
+}
+
+/// Spearman's ρ and the log-log R² per run and kind, then over all calls.
+fn size_and_latency(md: &mut String, runs: &[RunStats], kinds: &[Kind]) {
+    md.push_str("\n## Does size predict latency?\n\n");
+    md.push_str(
+        "Spearman's ρ ranks calls by requested size and by latency and correlates the \
+         ranks: 1 means a larger call is always slower, 0 no monotone link at all. R² is \
+         the share of the variance of log latency that a straight line in log size \
+         explains. See the end for how both are computed.\n\n",
+    );
+    md.push_str("| run | kind | calls | Spearman ρ | R² (log–log) | ranks |\n");
+    md.push_str("|---|---|--:|--:|--:|---|\n");
+    for run in runs {
+        let rows = kinds
+            .iter()
+            .map(|&kind| (kind.as_str(), run.size_latency.of_kind(kind)))
+            .chain([("all calls", run.size_latency.of_all())]);
+        for (name, c) in rows {
+            let _ = writeln!(
+                md,
+                "| {} | {name} | {} | {} | {} | {} |",
+                run.label,
+                c.calls,
+                format_rho(&c),
+                format_r_squared(&c),
+                ranks_note(&c)
+            );
+        }
+    }
+}
+
+/// ρ to three decimals, or why there is none.
+pub fn format_rho(c: &Correlation) -> String {
+    match c.spearman {
+        Some(rho) => format!("{rho:.3}"),
+        None if c.calls == 0 => "–".to_owned(),
+        None => "– (one size or one latency)".to_owned(),
+    }
+}
+
+/// R² as a percentage.
+pub fn format_r_squared(c: &Correlation) -> String {
+    match c.r_squared {
+        Some(r2) if r2 < 0.001 => format!("{:.3} %", 100.0 * r2),
+        Some(r2) => format!("{:.1} %", 100.0 * r2),
+        None => "–".to_owned(),
+    }
+}
+
+fn ranks_note(c: &Correlation) -> String {
+    match c.significant_bits {
+        None => "exact".to_owned(),
+        Some(bits) => format!(
+            "binned: {bits} significant bits (ties within {:.1} %)",
+            100.0 / f64::from(1u32 << (bits - 1))
+        ),
+    }
 }
 
 /// One row per kind and statistic, one column per run, then each later
@@ -248,7 +309,17 @@ fn method(md: &mut String) {
   highest value of the histogram bucket holding `v`. Below 2048 ns buckets
   are 1 ns wide, so values are exact there; above, a reported value is at
   most 0.1% above the exact one, never below it.
-- Charts: sizes of 0 B and latencies of 0 ns are drawn at 1 on the log axes.
+- Spearman's ρ is the Pearson correlation of the ranks of size and of
+  latency, over every call of the kind, ties sharing their average rank.
+  It is exact: the calls are counted per distinct (size, latency) pair as
+  they stream by and ranked at the end. Only if a kind has more than
+  {MAX_CELLS} distinct pairs are both values binned on a log scale to their
+  10 (then 8, 6, ...) most significant bits, calls in one bin counting as
+  tied; the `ranks` column says so. \"all calls\" merges the kinds.
+- R² is the squared Pearson correlation of ln(size) and ln(latency): the
+  share of the variance of ln(latency) that a least-squares line in
+  ln(size) explains. Computed from running sums, exact to floating point.
+- Charts and R²: sizes of 0 B and latencies of 0 ns count as 1 on log scales.
 "
     );
 }

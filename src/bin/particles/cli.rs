@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use heapsnow::sim::Strategy;
+use heapsnow::sim::{Physics, Strategy};
 
 /// Frames a headless run simulates when neither `--frames` nor `--duration`
 /// is given: with the default seed about 9 seconds on this project's 2-core
@@ -46,6 +46,11 @@ pub struct Opts {
     /// How particles are stored: boxed is the classic Vec<Box<Particle>>.
     #[arg(long, value_enum, default_value_t = Strategy::Boxed)]
     pub strategy: Strategy,
+
+    /// How accelerations decay: classic is the book's physics, flush avoids its
+    /// subnormal slowdown.
+    #[arg(long, value_enum, default_value_t = Physics::Classic)]
+    pub physics: Physics,
 
     /// Independent worlds, one per thread, seeded from --seed and their index.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -110,6 +115,7 @@ pub struct Config {
     pub seed: u64,
     pub particles: usize,
     pub strategy: Strategy,
+    pub physics: Physics,
     pub threads: u32,
     pub out: PathBuf,
     pub record: bool,
@@ -136,6 +142,7 @@ impl Opts {
             seed: self.seed,
             particles: self.particles,
             strategy: self.strategy,
+            physics: self.physics,
             threads: self.threads,
             out: self.out,
             record: !self.no_record,
@@ -264,6 +271,22 @@ mod tests {
                 .unwrap();
         let error = opts.check_limits().unwrap_err();
         assert!(error.to_string().contains("100000000"), "{error}");
+    }
+
+    #[test]
+    fn strategy_and_physics_reach_the_config() {
+        let config = Opts::parse_from(["particles", "--headless"]).into_config(String::new());
+        assert_eq!(
+            (config.strategy, config.physics),
+            (Strategy::Boxed, Physics::Classic)
+        );
+        let config = Opts::parse_from(["particles", "--strategy", "arena", "--physics", "flush"])
+            .into_config(String::new());
+        assert_eq!(
+            (config.strategy, config.physics),
+            (Strategy::Arena, Physics::Flush)
+        );
+        assert!(Opts::try_parse_from(["particles", "--physics", "fast"]).is_err());
     }
 
     #[test]

@@ -94,8 +94,9 @@ fn spawn_world(
     stop: Arc<AtomicBool>,
     frames_done: Arc<Vec<AtomicU64>>,
 ) -> Result<JoinHandle<WorldEnd>> {
-    let (strategy, particles, seed, frames) = (
+    let (strategy, physics, particles, seed, frames) = (
         config.strategy,
+        config.physics,
         config.particles,
         config.seed,
         config.frames,
@@ -105,7 +106,8 @@ fn spawn_world(
         .name(format!("world-{index}"))
         .spawn(move || {
             let thread_number = recorder::thread_number();
-            let mut world = World::new(strategy, particles, world_seed(seed, index));
+            let mut world =
+                World::new(strategy, particles, world_seed(seed, index)).with_physics(physics);
             let limit = frames.unwrap_or(u64::MAX);
             let counter = &frames_done[index as usize];
             let mut frame = 0;

@@ -98,6 +98,7 @@ impl RunRecorder {
             wall_s: sim.wall_s,
             allocator: BACKING_NAME.to_owned(),
             strategy: config.strategy.as_str().to_owned(),
+            physics: config.physics.as_str().to_owned(),
             threads: config.threads,
             seed: config.seed,
             command: config.command.clone(),

@@ -17,12 +17,13 @@ pub fn render(result: &RunResult) -> String {
     };
     let _ = writeln!(
         out,
-        "{} frames in {:.2} s ({:.0} frames/s), {}, strategy {}, allocator {}, seed {}{}",
+        "{} frames in {:.2} s ({:.0} frames/s), {}, strategy {}, physics {}, allocator {}, seed {}{}",
         s.frames,
         s.wall_s,
         s.frames_per_s,
         threads,
         s.strategy,
+        s.physics,
         s.allocator,
         s.seed,
         if s.interrupted { " (interrupted)" } else { "" }

@@ -4,7 +4,7 @@
 //! Every one of those costs is deliberate: this is the allocation churn the
 //! program exists to measure. Do not optimise it.
 
-use crate::sim::Particle;
+use crate::sim::{Particle, Physics};
 
 /// `Vec<Box<Particle>>` in age order, oldest first.
 pub(crate) struct Boxed {
@@ -46,9 +46,9 @@ impl Boxed {
         self.particles.shrink_to_fit();
     }
 
-    pub(crate) fn update_all(&mut self) {
+    pub(crate) fn update_all(&mut self, physics: Physics) {
         for particle in &mut self.particles {
-            particle.update();
+            particle.update(physics);
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sim::Particle;
+use crate::sim::{Particle, Physics};
 
 /// `VecDeque<Particle>` in age order, oldest at the front.
 pub(crate) struct Inline {
@@ -32,9 +32,9 @@ impl Inline {
         self.particles.pop_front();
     }
 
-    pub(crate) fn update_all(&mut self) {
+    pub(crate) fn update_all(&mut self, physics: Physics) {
         for particle in &mut self.particles {
-            particle.update();
+            particle.update(physics);
         }
     }
 

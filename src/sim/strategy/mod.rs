@@ -1,22 +1,24 @@
-//! Where the particles live: the three storage strategies under comparison,
+//! Where the particles live: the four storage strategies under comparison,
 //! and the enum that dispatches between them.
 //!
 //! Dispatch is a plain `enum` rather than `Box<dyn ...>` so that choosing a
 //! strategy costs no allocation of its own.
 
+mod arena;
 mod boxed;
 mod inline;
 mod pool;
 
 use std::fmt;
 
+pub(crate) use arena::Arena;
 pub(crate) use boxed::Boxed;
 pub(crate) use inline::Inline;
 pub(crate) use pool::Pool;
 
-use super::Particle;
+use super::{Particle, Physics};
 
-/// How the world stores its particles. Physics is identical in all three;
+/// How the world stores its particles. Physics is identical in all four;
 /// only the allocation behaviour differs.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
@@ -28,11 +30,19 @@ pub enum Strategy {
     Inline,
     /// Slots reserved up front and reused: no allocation in the steady state.
     Pool,
+    /// Generations of arenas (typed-arena): one allocation per few hundred
+    /// births, freed a generation at a time once all its particles are gone.
+    Arena,
 }
 
 impl Strategy {
     /// Every strategy, in the order reports list them.
-    pub const ALL: [Strategy; 3] = [Strategy::Boxed, Strategy::Inline, Strategy::Pool];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Boxed,
+        Strategy::Inline,
+        Strategy::Pool,
+        Strategy::Arena,
+    ];
 
     /// The name used on the command line and in summaries.
     pub fn as_str(self) -> &'static str {
@@ -40,6 +50,7 @@ impl Strategy {
             Strategy::Boxed => "boxed",
             Strategy::Inline => "inline",
             Strategy::Pool => "pool",
+            Strategy::Arena => "arena",
         }
     }
 }
@@ -57,6 +68,7 @@ pub(crate) enum Storage {
     Boxed(Boxed),
     Inline(Inline),
     Pool(Pool),
+    Arena(Arena),
 }
 
 impl Storage {
@@ -67,6 +79,7 @@ impl Storage {
             Strategy::Boxed => Storage::Boxed(Boxed::new()),
             Strategy::Inline => Storage::Inline(Inline::new()),
             Strategy::Pool => Storage::Pool(Pool::with_capacity(expected_particles)),
+            Strategy::Arena => Storage::Arena(Arena::with_capacity(expected_particles)),
         }
     }
 
@@ -75,6 +88,7 @@ impl Storage {
             Storage::Boxed(_) => Strategy::Boxed,
             Storage::Inline(_) => Strategy::Inline,
             Storage::Pool(_) => Strategy::Pool,
+            Storage::Arena(_) => Strategy::Arena,
         }
     }
 
@@ -83,6 +97,7 @@ impl Storage {
             Storage::Boxed(s) => s.len(),
             Storage::Inline(s) => s.len(),
             Storage::Pool(s) => s.len(),
+            Storage::Arena(s) => s.len(),
         }
     }
 
@@ -92,6 +107,7 @@ impl Storage {
             Storage::Boxed(s) => s.push_newest(particle),
             Storage::Inline(s) => s.push_newest(particle),
             Storage::Pool(s) => s.push_newest(particle),
+            Storage::Arena(s) => s.push_newest(particle),
         }
     }
 
@@ -101,6 +117,7 @@ impl Storage {
             Storage::Boxed(s) => s.remove_oldest(),
             Storage::Inline(s) => s.remove_oldest(),
             Storage::Pool(s) => s.remove_oldest(),
+            Storage::Arena(s) => s.remove_oldest(),
         }
     }
 
@@ -109,16 +126,17 @@ impl Storage {
     pub(crate) fn after_churn(&mut self) {
         match self {
             Storage::Boxed(s) => s.shrink_to_fit(),
-            Storage::Inline(_) | Storage::Pool(_) => {}
+            Storage::Inline(_) | Storage::Pool(_) | Storage::Arena(_) => {}
         }
     }
 
-    /// Advances every particle by one frame.
-    pub(crate) fn update_all(&mut self) {
+    /// Advances every particle by one frame under `physics`.
+    pub(crate) fn update_all(&mut self, physics: Physics) {
         match self {
-            Storage::Boxed(s) => s.update_all(),
-            Storage::Inline(s) => s.update_all(),
-            Storage::Pool(s) => s.update_all(),
+            Storage::Boxed(s) => s.update_all(physics),
+            Storage::Inline(s) => s.update_all(physics),
+            Storage::Pool(s) => s.update_all(physics),
+            Storage::Arena(s) => s.update_all(physics),
         }
     }
 
@@ -128,6 +146,7 @@ impl Storage {
             Storage::Boxed(s) => s.for_each(f),
             Storage::Inline(s) => s.for_each(f),
             Storage::Pool(s) => s.for_each(f),
+            Storage::Arena(s) => s.for_each(f),
         }
     }
 }

@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sim::Particle;
+use crate::sim::{Particle, Physics};
 
 /// Slots reserved even for a world that starts (nearly) empty, so the first
 /// few births do not each trigger a growth.
@@ -77,9 +77,9 @@ impl Pool {
         }
     }
 
-    pub(crate) fn update_all(&mut self) {
+    pub(crate) fn update_all(&mut self, physics: Physics) {
         for &index in &self.age {
-            self.slots[index].update();
+            self.slots[index].update(physics);
         }
     }
 

@@ -76,6 +76,12 @@ trait Chart {
     /// The one-line explanation under the title.
     const SUBTITLE: &'static str;
 
+    /// The subtitle drawn for these runs: [`Chart::SUBTITLE`] unless the
+    /// chart states something about the data there.
+    fn subtitle(_runs: &[RunStats]) -> String {
+        Self::SUBTITLE.to_owned()
+    }
+
     /// Draws the runs on `area`, the white part of the chart below the header.
     fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, runs: &[RunStats])
     -> DrawResult<DB>;
@@ -151,7 +157,7 @@ fn render<C: Chart>(runs: &[RunStats], out_dir: &Path, format: ImageFormat) -> R
 fn draw_chart<C: Chart, DB: DrawingBackend>(backend: DB, runs: &[RunStats]) -> DrawResult<DB> {
     let root = backend.into_drawing_area();
     root.fill(&WHITE)?;
-    let area = header(&root, C::TITLE, C::SUBTITLE)?;
+    let area = header(&root, C::TITLE, &C::subtitle(runs))?;
     C::draw(&area, runs)?;
     root.present()
 }

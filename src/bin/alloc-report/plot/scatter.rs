@@ -1,5 +1,6 @@
 //! `scatter`: the classic figure, allocation size against latency on log
-//! axes, drawn as a density so millions of calls stay readable.
+//! axes, drawn as a density so millions of calls stay readable, with the
+//! book's question answered in the subtitle: how well size predicts latency.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -9,7 +10,11 @@ use super::{
     mesh, ns_label, octave_ticks, plot_on, run_colour, run_legend,
 };
 use crate::stats::{Density, RunStats};
+use crate::summary::{format_r_squared, format_rho};
 use crate::units::group_thousands;
+
+/// Runs whose correlations fit on the subtitle's one line.
+const MAX_RUNS_IN_SUBTITLE: usize = 4;
 
 /// Size against latency.
 pub struct Scatter;
@@ -19,6 +24,38 @@ impl Chart for Scatter {
     const TITLE: &'static str = "Allocation latency against size";
     const SUBTITLE: &'static str = "Every call (alloc, alloc_zeroed, realloc, dealloc), \
         one colour per run; a darker cell holds more calls (log shading)";
+
+    /// Spearman's ρ and the log-log R² over all calls of each run.
+    fn subtitle(runs: &[RunStats]) -> String {
+        match runs {
+            [run] => {
+                let c = run.size_latency.of_all();
+                format!(
+                    "All {} calls: Spearman ρ(size, latency) = {}; size explains R² = {} of the \
+                     variance of log latency. Darker cells hold more calls",
+                    group_thousands(c.calls),
+                    format_rho(&c),
+                    format_r_squared(&c)
+                )
+            }
+            runs if runs.len() <= MAX_RUNS_IN_SUBTITLE => {
+                let parts: Vec<String> = runs
+                    .iter()
+                    .map(|run| {
+                        let c = run.size_latency.of_all();
+                        format!("{} {}, {}", run.label, format_rho(&c), format_r_squared(&c))
+                    })
+                    .collect();
+                format!(
+                    "Spearman ρ(size, latency) and R² of log latency on log size, all calls: {}",
+                    parts.join("; ")
+                )
+            }
+            _ => "Spearman ρ(size, latency) and R² of log latency on log size per run: \
+                  see summary.md. Darker cells hold more calls"
+                .to_owned(),
+        }
+    }
 
     fn draw<DB: DrawingBackend>(
         area: &DrawingArea<DB, Shift>,

@@ -126,7 +126,8 @@ pub fn run(
     let thread_number = recorder::thread_number();
     let started = Instant::now();
     demo.title_since = started;
-    let mut world = World::new(config.strategy, config.particles, config.seed);
+    let mut world =
+        World::new(config.strategy, config.particles, config.seed).with_physics(config.physics);
     let frame_limit = config.frames.unwrap_or(u64::MAX);
     let mut frames = 0;
     let mut panic = None;
