@@ -2,7 +2,9 @@
 //! through the backing allocator alone, through the reporting allocator while
 //! it records, and through the classic approach (time the call, then one
 //! formatted write per event, here to /dev/null). The timer floor is the cost
-//! of the two clock reads the recorder makes per event.
+//! of the two clock reads the recorder makes per event. For reference, with
+//! System: the allocator wrappers users know, stats_alloc (counters only) and
+//! dhat-rs (its heap profiler running: a call stack per allocation).
 //!
 //! `cargo bench --no-default-features --bench recorder`; add
 //! `--features mimalloc,jemalloc` for those backing allocators.
@@ -15,6 +17,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use heapsnow::recorder::{Config, Event, ReportingAllocator, Sink};
+use stats_alloc::StatsAlloc;
 
 /// Counts events and drops them: the drain's cheapest possible sink.
 struct Discard(u64);
@@ -105,6 +108,18 @@ fn bench_backing<A: GlobalAlloc + Sync>(
     group.finish();
 }
 
+/// The peers, wrapping System: what users of other tools pay per pair.
+fn peers(c: &mut Criterion) {
+    static STATS: StatsAlloc<System> = StatsAlloc::system();
+    let mut group = c.benchmark_group("alloc+dealloc 80 B/system");
+    group.bench_function("stats_alloc (counters)", |b| b.iter(|| pair(&STATS)));
+    {
+        let _profiler = dhat::Profiler::builder().testing().build();
+        group.bench_function("dhat-rs (heap profiling)", |b| b.iter(|| pair(&dhat::Alloc)));
+    }
+    group.finish();
+}
+
 fn dev_null() -> File {
     File::options()
         .write(true)
@@ -164,5 +179,5 @@ fn jemalloc(c: &mut Criterion) {
 #[cfg(not(feature = "jemalloc"))]
 fn jemalloc(_: &mut Criterion) {}
 
-criterion_group!(benches, system, mimalloc, jemalloc);
+criterion_group!(benches, system, peers, mimalloc, jemalloc);
 criterion_main!(benches);
