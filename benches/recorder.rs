@@ -115,7 +115,9 @@ fn peers(c: &mut Criterion) {
     group.bench_function("stats_alloc (counters)", |b| b.iter(|| pair(&STATS)));
     {
         let _profiler = dhat::Profiler::builder().testing().build();
-        group.bench_function("dhat-rs (heap profiling)", |b| b.iter(|| pair(&dhat::Alloc)));
+        group.bench_function("dhat-rs (heap profiling)", |b| {
+            b.iter(|| pair(&dhat::Alloc))
+        });
     }
     group.finish();
 }

@@ -28,7 +28,6 @@ pub enum ClockSource {
 /// recording and kept in its ring, so two allocators recording with different
 /// sources never mix their ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum TickSource {
     /// The CPU's time-stamp counter, `rdtsc` (x86_64 only).
     Tsc,
@@ -51,16 +50,6 @@ impl TickSource {
             #[cfg(not(target_arch = "x86_64"))]
             TickSource::Tsc => monotonic_ticks(),
             TickSource::Monotonic => monotonic_ticks(),
-        }
-    }
-
-    /// The source with this `repr(u8)` value.
-    #[inline(always)]
-    pub(crate) fn from_u8(value: u8) -> TickSource {
-        if value == TickSource::Tsc as u8 {
-            TickSource::Tsc
-        } else {
-            TickSource::Monotonic
         }
     }
 

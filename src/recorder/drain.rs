@@ -1,4 +1,4 @@
-//! The drain thread: empties the ring in order, converts ticks to
+//! The drain thread: empties every thread's buffer, converts ticks to
 //! nanoseconds and hands batches of events to a [`Sink`].
 
 use std::any::Any;
@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::buffer::{RawEvent, Session};
 use super::clock::Calibration;
 use super::event::{Event, Kind};
-use super::ring::{RawEvent, Ring};
+use super::state::State;
 
 /// Where the drain delivers events.
 ///
@@ -17,8 +18,8 @@ use super::ring::{RawEvent, Ring};
 /// it may allocate, lock and do I/O. The rules it must follow, and what
 /// happens when it breaks them:
 ///
-/// - **Keep up.** While a call is running nothing is delivered; once the ring
-///   is full, allocating threads wait. If the drain makes no progress for the
+/// - **Keep up.** While a call is running nothing is delivered; once a
+///   thread's buffer is full, that thread waits. If the drain makes no progress for the
 ///   recording's [`stall_limit`](super::Config::stall_limit) (a sink blocked on a lock an
 ///   allocating thread holds, a stalled disk or network), waiting threads stop
 ///   waiting: their events are dropped and counted
@@ -28,7 +29,7 @@ use super::ring::{RawEvent, Ring};
 /// - **Return errors, do not panic.** After an error the sink gets no more
 ///   batches; the events it did not get are counted and the error is in
 ///   [`Finished::sink_error`](super::Finished::sink_error). A panic is caught:
-///   the drain keeps emptying the ring so no thread waits, and `finish`
+///   the drain keeps emptying the buffers so no thread waits, and `finish`
 ///   returns [`FinishError::SinkPanicked`](super::FinishError::SinkPanicked)
 ///   with the events delivered and not. (With `panic = "abort"` a panic ends
 ///   the process, as anywhere else.)
@@ -45,21 +46,27 @@ pub trait Sink: Send + 'static {
 
 /// How many events the drain hands to the sink at once.
 const BATCH_EVENTS: usize = 4096;
-/// How long the drain sleeps when the ring is empty. Every wake-up costs the
-/// whole machine (on a virtual machine, a timer interrupt and an exit to the
-/// hypervisor): at 100 µs the wake-ups alone slowed the default run's
-/// simulation thread by a tenth. The ring holds far more than one sleep's
+/// The most events taken from one thread's buffer in one sweep, so that one
+/// busy thread cannot starve the others.
+const SWEEP_EVENTS_PER_BUFFER: usize = 4096;
+/// How long the drain sleeps when every buffer is empty. Every wake-up costs
+/// the whole machine (on a virtual machine, a timer interrupt and an exit to
+/// the hypervisor): at 100 µs the wake-ups alone slowed the default run's
+/// simulation thread by a tenth. A buffer holds far more than one sleep's
 /// worth of events.
 const IDLE_SLEEP: Duration = Duration::from_millis(2);
-/// `stop_at` while the recording runs.
-const RUNNING: u64 = u64::MAX;
 
 /// State shared between the drain thread and the recording's owner.
 pub(crate) struct DrainControl {
-    /// Ticket count at which the drain stops; `RUNNING` until the ring closes.
-    stop_at: AtomicU64,
+    /// Set by `finish`: the drain ends once a sweep finds nothing.
+    stopping: AtomicBool,
+    /// Set by `finish` when it gives up on a stuck drain: the drain must not
+    /// touch the buffers again (a new recording may own them).
+    abandoned: AtomicBool,
     /// Set when the sink has failed.
     failed: AtomicBool,
+    /// Events of this recording taken from the buffers so far.
+    drained: AtomicU64,
     /// Bumped each time the drain goes round its loop or comes back from the
     /// sink: the owner's sign that the drain is not stuck.
     heartbeat: AtomicU64,
@@ -68,19 +75,30 @@ pub(crate) struct DrainControl {
 impl DrainControl {
     pub(crate) fn new() -> Arc<DrainControl> {
         Arc::new(DrainControl {
-            stop_at: AtomicU64::new(RUNNING),
+            stopping: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            drained: AtomicU64::new(0),
             heartbeat: AtomicU64::new(0),
         })
     }
 
-    /// Tells the drain to stop once it has taken `recorded` events.
-    pub(crate) fn stop_after(&self, recorded: u64) {
-        self.stop_at.store(recorded, Ordering::Release);
+    /// Tells the drain to take what is left and end.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Tells a stuck drain, should it ever come back, to end at once.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
     }
 
     pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn drained(&self) -> u64 {
+        self.drained.load(Ordering::Relaxed)
     }
 
     pub(crate) fn heartbeat(&self) -> u64 {
@@ -101,7 +119,7 @@ pub(crate) enum SinkTrouble {
 /// What the drain thread gives back when it ends.
 pub(crate) struct DrainOutcome<S> {
     pub sink: S,
-    /// Events taken from the ring: every event recorded.
+    /// Events of this recording taken from the buffers: every event recorded.
     pub drained: u64,
     /// Events the sink accepted.
     pub delivered: u64,
@@ -109,27 +127,50 @@ pub(crate) struct DrainOutcome<S> {
 }
 
 /// The drain thread's body. The caller has marked the thread as ignored.
+///
+/// Each sweep takes what every thread's buffer holds; when events of several
+/// threads were taken, they are put in the order their calls started, so the
+/// sink sees one timeline.
 pub(crate) fn run<S: Sink>(
-    ring: &'static Ring,
+    state: &'static State,
+    session: &'static Session,
     control: Arc<DrainControl>,
     calibration: Calibration,
     mut sink: S,
 ) -> DrainOutcome<S> {
+    let mut taken = Vec::new();
     let mut batch = Vec::with_capacity(BATCH_EVENTS);
-    let mut next_ticket = 0u64;
+    let mut drained = 0u64;
     let mut delivered = 0u64;
     let mut trouble = None;
     loop {
         control.beat();
-        while batch.len() < BATCH_EVENTS {
-            let Some(raw) = ring.take(next_ticket) else {
-                break;
-            };
-            batch.push(convert(&raw, &calibration));
-            next_ticket += 1;
+        if control.abandoned.load(Ordering::Acquire) {
+            break;
         }
-        if !batch.is_empty() {
-            ring.release(next_ticket);
+        let stopping = control.stopping.load(Ordering::Acquire);
+        taken.clear();
+        let mut threads = 0;
+        for buffer in state.buffers() {
+            if buffer.take(SWEEP_EVENTS_PER_BUFFER, &mut taken) > 0 {
+                threads += 1;
+            }
+        }
+        let found = taken.len();
+        // Left late by a recording that has ended.
+        taken.retain(|(event, _)| event.generation == session.generation);
+        if threads > 1 {
+            taken.sort_by_key(|(event, _)| event.start_ticks);
+        }
+        drained += taken.len() as u64;
+        control.drained.store(drained, Ordering::Relaxed);
+        for chunk in taken.chunks(BATCH_EVENTS) {
+            batch.clear();
+            batch.extend(
+                chunk
+                    .iter()
+                    .map(|(raw, thread)| convert(raw, *thread, &calibration)),
+            );
             // After a failure keep draining, so producers never wait forever,
             // but deliver nothing more.
             if trouble.is_none() {
@@ -140,23 +181,19 @@ pub(crate) fn run<S: Sink>(
                         control.failed.store(true, Ordering::Relaxed);
                     }
                 }
+                control.beat();
             }
-            batch.clear();
-            continue;
         }
-        let stop_at = control.stop_at.load(Ordering::Acquire);
-        if next_ticket >= stop_at {
-            break;
-        }
-        if stop_at == RUNNING {
+        if found == 0 {
+            if stopping {
+                break;
+            }
             // `finish` unparks the drain, so it never waits out a sleep.
             std::thread::park_timeout(IDLE_SLEEP);
-        } else {
-            // Closed: the last producers are finishing their writes.
-            std::thread::yield_now();
         }
     }
     if trouble.is_none()
+        && !control.abandoned.load(Ordering::Acquire)
         && let Err(e) = deliver(|| sink.finish())
     {
         trouble = Some(e);
@@ -165,7 +202,7 @@ pub(crate) fn run<S: Sink>(
     control.beat();
     DrainOutcome {
         sink,
-        drained: next_ticket,
+        drained,
         delivered,
         trouble,
     }
@@ -188,7 +225,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-fn convert(raw: &RawEvent, calibration: &Calibration) -> Event {
+fn convert(raw: &RawEvent, thread: u32, calibration: &Calibration) -> Event {
     let kind = Kind::from_u8(raw.kind);
     Event {
         kind,
@@ -196,7 +233,7 @@ fn convert(raw: &RawEvent, calibration: &Calibration) -> Event {
         align_bytes: 1u64 << raw.align_log2,
         latency_ns: calibration.latency_ns(raw.latency_ticks),
         t_ns: calibration.since_epoch_ns(raw.start_ticks),
-        thread: raw.thread,
+        thread,
         addr: raw.addr,
         old_addr: (kind == Kind::Realloc).then_some(raw.old_addr),
     }

@@ -17,12 +17,12 @@
 //! first instruction), code run inside [`without_recording`], and a child
 //! process forked while recording (it passes straight through).
 
+mod buffer;
 mod clock;
 mod drain;
 mod event;
 mod fork;
 mod guard;
-mod ring;
 mod session;
 mod state;
 
@@ -37,8 +37,8 @@ pub use session::{
     StartError,
 };
 
+use buffer::RawEvent;
 use guard::Guard;
-use ring::RawEvent;
 use state::State;
 
 /// A `GlobalAlloc` that records every call it forwards to `A`.
@@ -86,28 +86,38 @@ impl<A> ReportingAllocator<A> {
         old_addr: u64,
         call: impl FnOnce() -> *mut u8,
     ) -> *mut u8 {
-        let Some(ring) = self.state.ring() else {
+        let Some(session) = self.state.session() else {
             return call();
         };
-        let Some(_guard) = Guard::enter() else {
+        let entered = Guard::enter_with_buffer(session.generation, |current, thread| {
+            let buffer = self.state.acquire_buffer(session, current, thread);
+            if buffer.is_none() {
+                session.count_dropped();
+            }
+            buffer
+        });
+        let Some((_guard, buffer)) = entered else {
             return call();
         };
-        let clock = ring.clock();
+        let clock = session.clock;
         let start_ticks = clock.now_ticks();
         let ptr = call();
         let latency_ticks = clock.now_ticks().saturating_sub(start_ticks);
-        // A refused event is counted by the ring (dropped) or belongs to no
-        // recording (closed): either way the call itself has succeeded.
-        let _ = ring.push(RawEvent {
-            start_ticks,
-            latency_ticks,
-            size_bytes: size_bytes as u64,
-            addr: ptr as u64,
-            old_addr,
-            thread: guard::thread_number(),
-            align_log2: layout.align().trailing_zeros() as u8,
-            kind: kind as u8,
-        });
+        // A refused event is counted (dropped) or belongs to no recording
+        // (closed): either way the call itself has succeeded.
+        let _ = buffer.push(
+            session,
+            RawEvent {
+                start_ticks,
+                latency_ticks,
+                size_bytes: size_bytes as u64,
+                addr: ptr as u64,
+                old_addr,
+                generation: session.generation,
+                align_log2: layout.align().trailing_zeros() as u8,
+                kind: kind as u8,
+            },
+        );
         ptr
     }
 }

@@ -6,19 +6,22 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::buffer::Session;
 use super::clock::{self, Calibration, ClockSource};
 use super::drain::{self, DrainControl, DrainOutcome, Sink, SinkTrouble};
 use super::fork;
 use super::guard::{self, Guard};
-use super::ring::Ring;
 use super::state::State;
 
 /// How a recording runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Events the buffer holds before producers wait for the drain (rounded
-    /// up to a power of two). Each takes 56 bytes, reserved at the first
-    /// start: the default 65,536 take 3.5 MiB.
+    /// Events each thread's buffer holds before that thread waits for the
+    /// drain (rounded up to a power of two, at least 2). Each takes 48 bytes,
+    /// reserved when a thread first records: the default 16,384 take 768 KiB
+    /// a thread, touched only as far as events fill them.
     pub capacity_events: usize,
     /// The time source.
     pub clock: ClockSource,
@@ -31,8 +34,8 @@ pub struct Config {
 }
 
 /// The default [`Config::capacity_events`]: at the drain's pace (it wakes
-/// every 2 ms) it absorbs bursts of over 30 million events a second.
-pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 16;
+/// every 2 ms) a thread can record 8 million events a second without waiting.
+pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 14;
 
 /// The default [`Config::stall_limit`].
 pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(1);
@@ -53,8 +56,8 @@ pub enum StartError {
     /// This allocator is already recording.
     #[error("the allocator is already recording")]
     AlreadyRecording,
-    /// The event buffer could not be reserved.
-    #[error("cannot reserve an event buffer of {capacity_events} events")]
+    /// Buffers of this many events cannot exist.
+    #[error("cannot make event buffers of {capacity_events} events")]
     OutOfMemory {
         /// The requested capacity.
         capacity_events: usize,
@@ -105,7 +108,7 @@ pub enum FinishError {
 /// [`Recording::finish`]. Dropping it finishes it too, discarding the result.
 pub struct Recording<S: Sink> {
     state: &'static State,
-    ring: &'static Ring,
+    session: &'static Session,
     control: Arc<DrainControl>,
     drain: Option<JoinHandle<DrainOutcome<S>>>,
     calibration: Calibration,
@@ -151,19 +154,18 @@ pub(crate) fn start<S: Sink>(
         return Err(StartError::AlreadyRecording);
     }
     fork::register(state);
-    let out_of_memory = StartError::OutOfMemory {
-        capacity_events: config.capacity_events,
-    };
-    let Some(slots) = Ring::slots_for(config.capacity_events) else {
-        return Err(out_of_memory);
-    };
-    let ring = match control.spare.take() {
-        Some(spare) if spare.slots_reserved() >= slots => spare,
-        // A smaller spare is leaked: see `Ring::leak_new`.
-        _ => Ring::leak_new(slots).ok_or(out_of_memory)?,
+    let Some(capacity) = config.capacity_events.max(2).checked_next_power_of_two() else {
+        return Err(StartError::OutOfMemory {
+            capacity_events: config.capacity_events,
+        });
     };
     let calibration = clock::calibrate(config.clock);
-    ring.reset(slots, calibration.source, config.stall_limit);
+    let session = Session::leak_new(
+        next_generation(),
+        calibration.source,
+        capacity,
+        config.stall_limit,
+    );
     let drain_control = DrainControl::new();
     // The drain must never record itself, not even the standard library's
     // work as the thread starts: the ring is published only once the drain
@@ -176,7 +178,7 @@ pub(crate) fn start<S: Sink>(
             .spawn(move || {
                 guard::ignore_this_thread();
                 let _ = ready.send(());
-                drain::run(ring, drain_control, calibration, sink)
+                drain::run(state, session, drain_control, calibration, sink)
             })
     };
     let drain = match drain {
@@ -186,16 +188,14 @@ pub(crate) fn start<S: Sink>(
                 "the drain thread ended before it started",
             )));
         }
-        Err(e) => {
-            control.spare = Some(ring);
-            return Err(StartError::Spawn(e));
-        }
+        Err(e) => return Err(StartError::Spawn(e)),
     };
+    session.set_drain(drain.thread().clone());
     control.recording = true;
-    state.publish(ring);
+    state.publish(session);
     Ok(Recording {
         state,
-        ring,
+        session,
         control: drain_control,
         drain: Some(drain),
         calibration,
@@ -211,9 +211,9 @@ impl<S: Sink> Recording<S> {
         &self.calibration
     }
 
-    /// Events accepted so far.
+    /// Events the drain has taken so far.
     pub fn events_recorded(&self) -> u64 {
-        self.ring.tickets_taken()
+        self.control.drained()
     }
 
     /// True once the sink has returned an error (say, a full disk) or panicked.
@@ -234,25 +234,20 @@ impl<S: Sink> Recording<S> {
             return Err(FinishError::ForkedChild);
         }
         let _guard = Guard::enter();
+        // Threads that load the recording from now on pass straight through;
+        // threads waiting for room give up.
         self.state.unpublish();
-        let events_recorded = self.ring.close();
-        self.control.stop_after(events_recorded);
+        self.session.close();
+        self.control.stop();
         if let Some(drain) = &self.drain {
             drain.thread().unpark();
         }
         let outcome = self.join_drain();
         let wall_s = self.started.elapsed().as_secs_f64();
-        let totals = self.ring.wait_totals();
-        {
-            let mut control = self.state.lock_control();
-            control.recording = false;
-            // A drain left behind may still read its ring: never reuse it.
-            if !matches!(outcome, Err(FinishError::DrainStalled { .. })) {
-                control.spare = Some(self.ring);
-            }
-        }
+        let totals = self.session.wait_totals();
+        self.state.lock_control().recording = false;
         let outcome = outcome?;
-        debug_assert_eq!(outcome.drained, events_recorded);
+        let events_recorded = outcome.drained;
         let sink_error = match outcome.trouble {
             None => None,
             Some(SinkTrouble::Error(e)) => Some(e),
@@ -293,6 +288,7 @@ impl<S: Sink> Recording<S> {
                 heartbeat = now;
                 last_progress = Instant::now();
             } else if last_progress.elapsed() >= self.stall_limit {
+                self.control.abandon();
                 // Dropping the handle detaches the thread.
                 return Err(FinishError::DrainStalled {
                     stall_limit: self.stall_limit,
@@ -300,6 +296,17 @@ impl<S: Sink> Recording<S> {
             }
         }
         drain.join().map_err(|_| FinishError::DrainPanicked)
+    }
+}
+
+/// The generation of the next recording: never 0, the thread-local "none".
+fn next_generation() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loop {
+        let generation = NEXT.fetch_add(1, Ordering::Relaxed);
+        if generation != 0 {
+            return generation;
+        }
     }
 }
 

@@ -1,15 +1,18 @@
 //! The state a reporting allocator shares between its allocation path and
-//! its control side.
+//! its control side: the running recording, and every thread's buffer.
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::ring::Ring;
+use super::buffer::{Session, ThreadBuffer};
 
 /// Const-constructible, so the allocator can be a `static`.
 pub(crate) struct State {
-    /// The ring while recording, null otherwise. Read on every allocation.
-    ring: AtomicPtr<Ring>,
+    /// The running recording, null otherwise. Read on every allocation.
+    session: AtomicPtr<Session>,
+    /// Every buffer this allocator has handed out, linked through
+    /// `ThreadBuffer::next`. Only grows: buffers are reused, never freed.
+    buffers: AtomicPtr<ThreadBuffer>,
     /// Taken only by `start` and `finish`: never on the allocation path, so an
     /// allocating thread can never hold it while another waits inside `alloc`.
     control: Mutex<Control>,
@@ -21,39 +24,109 @@ pub(crate) struct State {
 
 pub(crate) struct Control {
     pub recording: bool,
-    /// The ring of the last recording, reused by the next.
-    pub spare: Option<&'static Ring>,
 }
 
 impl State {
     pub(crate) const fn new() -> State {
         State {
-            ring: AtomicPtr::new(std::ptr::null_mut()),
-            control: Mutex::new(Control {
-                recording: false,
-                spare: None,
-            }),
+            session: AtomicPtr::new(std::ptr::null_mut()),
+            buffers: AtomicPtr::new(std::ptr::null_mut()),
+            control: Mutex::new(Control { recording: false }),
             registered: AtomicBool::new(false),
             next: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
-    /// The ring to record into, if recording.
+    /// The running recording, if any.
     #[inline(always)]
-    pub(crate) fn ring(&self) -> Option<&'static Ring> {
-        let ring = self.ring.load(Ordering::Acquire);
-        // SAFETY: only pointers from `Ring::leak_new` are stored, and rings
-        // are never freed.
-        unsafe { ring.as_ref() }
+    pub(crate) fn session(&self) -> Option<&'static Session> {
+        let session = self.session.load(Ordering::Acquire);
+        // SAFETY: only pointers from `Session::leak_new` are stored, and
+        // sessions are never freed.
+        unsafe { session.as_ref() }
     }
 
-    pub(crate) fn publish(&self, ring: &'static Ring) {
-        self.ring
-            .store(std::ptr::from_ref(ring).cast_mut(), Ordering::Release);
+    pub(crate) fn publish(&self, session: &'static Session) {
+        self.session
+            .store(std::ptr::from_ref(session).cast_mut(), Ordering::Release);
     }
 
     pub(crate) fn unpublish(&self) {
-        self.ring.store(std::ptr::null_mut(), Ordering::Release);
+        self.session.store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// Every buffer handed out so far.
+    pub(crate) fn buffers(&self) -> impl Iterator<Item = &'static ThreadBuffer> {
+        let mut next = self.buffers.load(Ordering::Acquire);
+        std::iter::from_fn(move || {
+            // SAFETY: only `&'static ThreadBuffer`s are linked.
+            let buffer = unsafe { next.as_ref() }?;
+            next = buffer.next();
+            Some(buffer)
+        })
+    }
+
+    /// A buffer for the calling thread (number `thread`) in `session`: the
+    /// one it has (`current`) if it fits, else a free one, else one whose
+    /// owner has exited and which is drained, else a new one. `None` only if
+    /// the system has no memory for a new one. Runs inside the re-entry guard.
+    #[cold]
+    pub(crate) fn acquire_buffer(
+        &self,
+        session: &Session,
+        current: *const ThreadBuffer,
+        thread: u32,
+    ) -> Option<&'static ThreadBuffer> {
+        let tid = current_tid();
+        let here = std::ptr::from_ref(self) as usize;
+        // Ours: in this allocator's list, held by this thread (its id and its
+        // number: an exited thread's id may have been given to us).
+        let ours = |buffer: &ThreadBuffer| {
+            buffer.state() == here && buffer.owner_tid() == tid && buffer.thread() == thread
+        };
+        // SAFETY: only `&'static ThreadBuffer`s are stored as a thread's buffer.
+        let current = unsafe { current.as_ref() }.filter(|current| ours(current));
+        if let Some(current) = current {
+            if current.capacity() == session.capacity {
+                return Some(current);
+            }
+            current.release();
+        }
+        // One we left when recording through another allocator.
+        if let Some(buffer) = self
+            .buffers()
+            .find(|buffer| ours(buffer) && buffer.capacity() == session.capacity)
+        {
+            return Some(buffer);
+        }
+        for buffer in self.buffers() {
+            if buffer.capacity() != session.capacity {
+                continue;
+            }
+            let owner = buffer.owner_tid();
+            // Free, or left by an exited thread (perhaps one whose id the
+            // kernel has since given to us) and drained.
+            let reusable =
+                owner == 0 || ((owner == tid || !thread_alive(owner)) && buffer.drained());
+            if reusable && buffer.claim(owner, tid, thread) {
+                return Some(buffer);
+            }
+        }
+        let buffer = ThreadBuffer::leak_new(here, session.capacity, tid, thread)?;
+        let this = std::ptr::from_ref(buffer).cast_mut();
+        let mut head = self.buffers.load(Ordering::Acquire);
+        loop {
+            buffer.set_next(head);
+            match self.buffers.compare_exchange_weak(
+                head,
+                this,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(buffer),
+                Err(now) => head = now,
+            }
+        }
     }
 
     /// Marks the state as in the fork handler's list; true if it already was.
@@ -72,5 +145,44 @@ impl State {
     pub(crate) fn lock_control(&self) -> MutexGuard<'_, Control> {
         // The control data stays consistent even if a holder panicked.
         self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The calling thread's kernel id: unique among the live threads.
+fn current_tid() -> u32 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions.
+        (unsafe { libc::gettid() }) as u32
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // A per-thread token elsewhere: the address of a thread-local.
+        thread_local!(static TOKEN: u8 = const { 0 });
+        TOKEN.with(|token| std::ptr::from_ref(token) as usize as u32) | 1
+    }
+}
+
+/// Whether the thread with kernel id `tid` still runs in this process. Off
+/// Linux the answer is always yes: buffers of exited threads are then not
+/// reused.
+fn thread_alive(tid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: signal 0 only checks that the thread exists; nothing is sent.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                libc::getpid(),
+                libc::c_long::from(tid as i32),
+                0,
+            )
+        };
+        result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = tid;
+        true
     }
 }

@@ -1,0 +1,462 @@
+//! The event buffers between allocating threads and the drain: one per
+//! thread, so recording an event takes no atomic read-modify-write and no
+//! cache line another thread writes.
+//!
+//! Each buffer is a single-producer, single-consumer ring of fixed-size slots
+//! reserved from the system allocator (never through the global allocator):
+//! its owner thread writes a slot and publishes it by storing `head`; the one
+//! drain thread copies slots out and releases them by storing `tail`. Buffers
+//! belong to the allocator, not to a thread: they live in a list that only
+//! grows, so a thread that exits leaves its events for the drain, and its
+//! buffer, once drained, goes to the next thread that needs one. No
+//! thread-local destructor is involved, so nothing is lost while a thread is
+//! being torn down. Positions only ever grow, and every event carries the
+//! generation of the recording it was written for, so an event written late
+//! for a recording that has ended is recognised and left out.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use super::clock::TickSource;
+
+/// Busy spins before a waiting producer starts yielding its core.
+const SPINS: u32 = 64;
+/// Waits longer than this sleep between looks instead of yielding, so a
+/// producer waiting out a stall does not burn a core the drain may need.
+const YIELD_FOR: Duration = Duration::from_millis(1);
+const NAP: Duration = Duration::from_micros(50);
+
+/// One event as the allocation path writes it: raw ticks, no conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawEvent {
+    pub start_ticks: u64,
+    pub latency_ticks: u64,
+    pub size_bytes: u64,
+    pub addr: u64,
+    /// Realloc only; 0 otherwise.
+    pub old_addr: u64,
+    /// The recording it was written for.
+    pub generation: u32,
+    pub align_log2: u8,
+    pub kind: u8,
+}
+
+/// Keeps fields written by different threads on separate cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// What the allocating threads share with the drain about one recording.
+/// Read-only but for the slow path's counters; never freed (a producer may
+/// still hold it after the recording ends), and small.
+pub(crate) struct Session {
+    /// Tells this recording's events from older ones'. Never 0.
+    pub generation: u32,
+    /// The clock this recording reads.
+    pub clock: TickSource,
+    /// Slots of the buffers threads take for this recording.
+    pub capacity: usize,
+    /// How long a producer waits for a drain that makes no progress.
+    pub stall_limit: Duration,
+    /// Set when the recording ends: waiting producers give up.
+    closed: AtomicBool,
+    /// The drain thread, woken by a producer that finds its buffer full.
+    drain: OnceLock<Thread>,
+    counters: Padded<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    wait_ns: AtomicU64,
+    waits: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// The slow path's counters at the end of a recording.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WaitTotals {
+    pub wait_ns: u64,
+    pub waits: u64,
+    pub dropped: u64,
+}
+
+impl Session {
+    pub(crate) fn leak_new(
+        generation: u32,
+        clock: TickSource,
+        capacity: usize,
+        stall_limit: Duration,
+    ) -> &'static Session {
+        // The caller holds the re-entry guard: this Box is not recorded.
+        Box::leak(Box::new(Session {
+            generation,
+            clock,
+            capacity,
+            stall_limit,
+            closed: AtomicBool::new(false),
+            drain: OnceLock::new(),
+            counters: Padded(Counters::default()),
+        }))
+    }
+
+    /// Names the drain thread, for producers to wake. Before publishing.
+    pub(crate) fn set_drain(&self, drain: Thread) {
+        let _ = self.drain.set(drain);
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Counts an event that could not be recorded (no buffer to be had, or
+    /// the drain stalled).
+    pub(crate) fn count_dropped(&self) {
+        self.counters.0.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn wait_totals(&self) -> WaitTotals {
+        let counters = &self.counters.0;
+        WaitTotals {
+            wait_ns: counters.wait_ns.load(Ordering::Relaxed),
+            waits: counters.waits.load(Ordering::Relaxed),
+            dropped: counters.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Why a push did not record its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The recording has ended.
+    Closed,
+    /// The buffer was full and the drain stalled: counted as dropped.
+    Dropped,
+}
+
+/// Who owns a buffer and what its events are labelled with.
+struct Owner {
+    /// The owning thread's kernel id; 0 while the buffer is free.
+    tid: AtomicU32,
+    /// The owner's small thread number, for its events.
+    thread: AtomicU32,
+    /// The `tail` at which the owner found the drain stalled, or `u64::MAX`.
+    /// While `tail` still equals it, a full buffer drops at once instead of
+    /// waiting out the stall limit again.
+    stalled_at: AtomicU64,
+}
+
+pub(crate) struct ThreadBuffer {
+    /// Events written; stored by the owner after each event.
+    head: Padded<AtomicU64>,
+    /// Events the drain has copied out; stored by the drain once per sweep.
+    tail: Padded<AtomicU64>,
+    owner: Padded<Owner>,
+    /// The next buffer in the allocator's list; set before the buffer is
+    /// linked, never changed after.
+    next: AtomicPtr<ThreadBuffer>,
+    slots: *mut MaybeUninit<RawEvent>,
+    /// A power of two.
+    capacity: u64,
+    /// The address of the allocator state whose list holds the buffer: a
+    /// thread recording through two allocators has a buffer in each.
+    state: usize,
+}
+
+// SAFETY: a slot is written only by the owner thread, at a position the drain
+// has released (an acquire load of `tail` showed it), and read only by the
+// drain, at a position the owner has published (an acquire load of `head`
+// showed it). Ownership changes only when the owner itself gives the buffer
+// up, or has exited and the buffer is drained.
+unsafe impl Sync for ThreadBuffer {}
+// SAFETY: as above; the raw pointer is owned memory that is never freed.
+unsafe impl Send for ThreadBuffer {}
+
+impl ThreadBuffer {
+    /// A buffer of `capacity` slots (a power of two) owned by thread `tid`,
+    /// whose events are labelled `thread`. Never freed: see the module docs.
+    pub(crate) fn leak_new(
+        state: usize,
+        capacity: usize,
+        tid: u32,
+        thread: u32,
+    ) -> Option<&'static ThreadBuffer> {
+        let layout = Layout::array::<RawEvent>(capacity).ok()?;
+        // SAFETY: the layout has a non-zero size (capacity >= 2). Zeroed
+        // memory from the system is not touched until used, so a buffer costs
+        // resident memory only as far as events fill it.
+        let slots = unsafe { System.alloc_zeroed(layout) }.cast::<MaybeUninit<RawEvent>>();
+        if slots.is_null() {
+            return None;
+        }
+        // The caller holds the re-entry guard: this Box is not recorded.
+        Some(Box::leak(Box::new(ThreadBuffer {
+            head: Padded(AtomicU64::new(0)),
+            tail: Padded(AtomicU64::new(0)),
+            owner: Padded(Owner {
+                tid: AtomicU32::new(tid),
+                thread: AtomicU32::new(thread),
+                stalled_at: AtomicU64::new(u64::MAX),
+            }),
+            next: AtomicPtr::new(std::ptr::null_mut()),
+            slots,
+            capacity: capacity as u64,
+            state,
+        })))
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    pub(crate) fn owner_tid(&self) -> u32 {
+        self.owner.0.tid.load(Ordering::Acquire)
+    }
+
+    /// The thread number its events are labelled with.
+    pub(crate) fn thread(&self) -> u32 {
+        self.owner.0.thread.load(Ordering::Relaxed)
+    }
+
+    /// The address of the allocator state it belongs to.
+    pub(crate) fn state(&self) -> usize {
+        self.state
+    }
+
+    /// True when the drain has copied out everything written.
+    pub(crate) fn drained(&self) -> bool {
+        self.tail.0.load(Ordering::Acquire) == self.head.0.load(Ordering::Acquire)
+    }
+
+    /// Takes the buffer for thread `tid` (labelled `thread`) if its owner is
+    /// still `from`.
+    pub(crate) fn claim(&self, from: u32, tid: u32, thread: u32) -> bool {
+        let owner = &self.owner.0;
+        if owner
+            .tid
+            .compare_exchange(from, tid, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        owner.thread.store(thread, Ordering::Relaxed);
+        owner.stalled_at.store(u64::MAX, Ordering::Relaxed);
+        true
+    }
+
+    /// Gives the buffer up: the owner is done with it.
+    pub(crate) fn release(&self) {
+        self.owner.0.tid.store(0, Ordering::Release);
+    }
+
+    pub(crate) fn next(&self) -> *mut ThreadBuffer {
+        self.next.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_next(&self, next: *mut ThreadBuffer) {
+        self.next.store(next, Ordering::Release);
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: u64) -> *mut MaybeUninit<RawEvent> {
+        // SAFETY: the index is masked into 0..capacity, inside the allocation.
+        unsafe { self.slots.add((position & (self.capacity - 1)) as usize) }
+    }
+
+    /// Owner side: adds an event. While the buffer is full it waits for the
+    /// drain, unless the drain has made no progress for the stall limit:
+    /// then the event is dropped (and counted), so an allocating thread never
+    /// waits forever.
+    #[inline(always)]
+    pub(crate) fn push(&self, session: &Session, event: RawEvent) -> Result<(), Refused> {
+        let head = self.head.0.load(Ordering::Relaxed);
+        if head - self.tail.0.load(Ordering::Acquire) >= self.capacity {
+            self.wait_for_room(session, head)?;
+        }
+        // SAFETY: the drain has released this position (the acquire load of
+        // `tail` above or in `wait_for_room` showed it), and only the owner,
+        // this thread, writes.
+        unsafe { (*self.slot(head)).write(event) };
+        self.head.0.store(head + 1, Ordering::Release);
+        Ok(())
+    }
+
+    #[cold]
+    fn wait_for_room(&self, session: &Session, head: u64) -> Result<(), Refused> {
+        let mut tail = self.tail.0.load(Ordering::Acquire);
+        let counters = &session.counters.0;
+        let stalled_at = &self.owner.0.stalled_at;
+        if stalled_at.load(Ordering::Relaxed) == tail {
+            session.count_dropped();
+            return Err(Refused::Dropped);
+        }
+        // The drain may be asleep with every other buffer empty.
+        if let Some(drain) = session.drain.get() {
+            drain.unpark();
+        }
+        let start = Instant::now();
+        let mut last_progress = start;
+        let mut spins = 0u32;
+        let outcome = loop {
+            if session.is_closed() {
+                break Err(Refused::Closed);
+            }
+            let now_tail = self.tail.0.load(Ordering::Acquire);
+            if head - now_tail < self.capacity {
+                break Ok(());
+            }
+            if spins < SPINS {
+                std::hint::spin_loop();
+                spins += 1;
+                continue;
+            }
+            let now = Instant::now();
+            if now_tail != tail {
+                tail = now_tail;
+                last_progress = now;
+            } else if now - last_progress >= session.stall_limit {
+                stalled_at.store(tail, Ordering::Relaxed);
+                session.count_dropped();
+                break Err(Refused::Dropped);
+            }
+            if now - start < YIELD_FOR {
+                // Give the drain the core: on a small machine it may be
+                // waiting for ours.
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(NAP);
+            }
+        };
+        let waited_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counters.wait_ns.fetch_add(waited_ns, Ordering::Relaxed);
+        counters.waits.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Drain side: copies out up to `max` published events, in order, with
+    /// the thread number they belong to, and releases their slots. Returns
+    /// how many it copied.
+    pub(crate) fn take(&self, max: usize, into: &mut Vec<(RawEvent, u32)>) -> usize {
+        let tail = self.tail.0.load(Ordering::Acquire);
+        let head = self.head.0.load(Ordering::Acquire);
+        let end = head.min(tail + max as u64);
+        // Read after `head`: an owner labels the buffer before its first event.
+        let thread = self.owner.0.thread.load(Ordering::Relaxed);
+        for position in tail..end {
+            // SAFETY: positions below `head` are published (the acquire load
+            // saw the owner's release store), and the owner does not write
+            // them again until `tail` passes them.
+            into.push((unsafe { (*self.slot(position)).assume_init() }, thread));
+        }
+        self.tail.0.store(end, Ordering::Release);
+        (end - tail) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(size_bytes: u64) -> RawEvent {
+        RawEvent {
+            start_ticks: 0,
+            latency_ticks: 0,
+            size_bytes,
+            addr: 0,
+            old_addr: 0,
+            generation: 1,
+            align_log2: 3,
+            kind: 0,
+        }
+    }
+
+    fn session(stall_limit: Duration) -> &'static Session {
+        Session::leak_new(1, TickSource::Monotonic, 2, stall_limit)
+    }
+
+    #[test]
+    fn events_come_out_in_order_with_their_thread() {
+        let buffer = ThreadBuffer::leak_new(0, 4, 99, 7).unwrap();
+        let session = session(Duration::from_secs(1));
+        for size in 0..3 {
+            assert_eq!(buffer.push(session, event(size)), Ok(()));
+        }
+        let mut taken = Vec::new();
+        assert_eq!(buffer.take(2, &mut taken), 2);
+        assert_eq!(buffer.push(session, event(3)), Ok(()));
+        assert_eq!(buffer.take(10, &mut taken), 2);
+        let sizes: Vec<(u64, u32)> = taken.iter().map(|(e, t)| (e.size_bytes, *t)).collect();
+        assert_eq!(sizes, [(0, 7), (1, 7), (2, 7), (3, 7)]);
+        assert!(buffer.drained());
+    }
+
+    #[test]
+    fn a_full_buffer_makes_the_owner_wait_for_the_drain() {
+        let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
+        let session = session(Duration::from_secs(10));
+        let producer = std::thread::spawn(move || {
+            for size in 0..1000 {
+                assert_eq!(buffer.push(session, event(size)), Ok(()));
+            }
+        });
+        let mut taken = Vec::new();
+        while taken.len() < 1000 {
+            buffer.take(1, &mut taken);
+        }
+        producer.join().unwrap();
+        let sizes: Vec<u64> = taken.iter().map(|(e, _)| e.size_bytes).collect();
+        assert_eq!(sizes, (0..1000).collect::<Vec<_>>());
+        let totals = session.wait_totals();
+        assert!(
+            totals.waits > 0,
+            "a 2-slot buffer must have made the owner wait"
+        );
+        assert_eq!(totals.dropped, 0, "a drain that keeps up loses nothing");
+    }
+
+    #[test]
+    fn a_stalled_drain_makes_the_owner_drop_after_the_limit_then_recover() {
+        let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
+        let session = session(Duration::from_millis(50));
+        assert_eq!(buffer.push(session, event(0)), Ok(()));
+        assert_eq!(buffer.push(session, event(1)), Ok(()));
+        let start = Instant::now();
+        assert_eq!(buffer.push(session, event(2)), Err(Refused::Dropped));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(50) && waited < Duration::from_secs(5),
+            "the owner waits out the stall limit, no more: {waited:?}"
+        );
+        let start = Instant::now();
+        assert_eq!(buffer.push(session, event(3)), Err(Refused::Dropped));
+        assert!(
+            start.elapsed() < Duration::from_millis(40),
+            "while the stall lasts, a full buffer drops at once"
+        );
+        assert_eq!(session.wait_totals().dropped, 2);
+        let mut taken = Vec::new();
+        assert_eq!(buffer.take(1, &mut taken), 1);
+        assert_eq!(buffer.push(session, event(4)), Ok(()));
+        buffer.take(10, &mut taken);
+        let sizes: Vec<u64> = taken.iter().map(|(e, _)| e.size_bytes).collect();
+        assert_eq!(sizes, [0, 1, 4]);
+    }
+
+    #[test]
+    fn a_closed_recording_releases_a_waiting_owner() {
+        let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
+        let session = session(Duration::from_secs(60));
+        buffer.push(session, event(0)).unwrap();
+        buffer.push(session, event(1)).unwrap();
+        let waiter = std::thread::spawn(move || buffer.push(session, event(2)));
+        std::thread::sleep(Duration::from_millis(20));
+        session.close();
+        assert_eq!(waiter.join().unwrap(), Err(Refused::Closed));
+    }
+}
