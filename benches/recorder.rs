@@ -79,15 +79,7 @@ fn bench_backing<A: GlobalAlloc + Sync>(
     let mut group = c.benchmark_group(format!("alloc+dealloc 80 B/{name}"));
     group.bench_function("bare", |b| b.iter(|| pair(bare)));
     group.bench_function("reporting, not recording", |b| b.iter(|| pair(reporting)));
-    let recording = reporting
-        .start(
-            Config {
-                capacity_events: 1 << 16,
-                ..Config::default()
-            },
-            Discard(0),
-        )
-        .unwrap();
+    let recording = reporting.start(Config::default(), Discard(0)).unwrap();
     let clock = recording.calibration().source;
     group.bench_function("timer floor (2 pairs of clock reads)", |b| {
         b.iter(|| {
