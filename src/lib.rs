@@ -1,4 +1,4 @@
-//! heapsnow: a particle simulator that measures heap allocation.
+//! heapsnow: a reporting global allocator that measures heap allocation.
 //!
 //! The heart of the crate is [`recorder::ReportingAllocator`], a
 //! `#[global_allocator]` that times every `alloc`, `alloc_zeroed`, `realloc`
@@ -39,16 +39,12 @@
 //! [`run::RunSink`] (`alloc.tsv` plus latency histograms) and
 //! [`run::OutputDir`] (`summary.json`, `latency.hgrm`).
 //!
-//! The rest of the crate is the experiment around it: [`sim`] is the particle
-//! world of Rust in Action chapter 6 with three storage strategies, [`stats`]
-//! the histograms and summaries, [`tsv`] the event file format shared by the
+//! The rest of the crate is what a recording turns into: [`stats`] the
+//! histograms and summaries, [`tsv`] the event file format shared by the
 //! recorder and the `alloc-report` binary.
 #![deny(missing_docs)]
 
-pub mod backing;
 pub mod recorder;
 pub mod run;
-pub mod sim;
 pub mod stats;
 pub mod tsv;
-pub mod units;

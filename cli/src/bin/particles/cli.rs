@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use heapsnow::sim::Strategy;
+use heapsnow_cli::sim::Strategy;
 
 /// Frames a headless run simulates when neither `--frames` nor `--duration`
 /// is given: with the default seed about 9 seconds on this project's 2-core

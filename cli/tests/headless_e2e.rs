@@ -68,7 +68,7 @@ fn a_seeded_run_writes_three_consistent_files() {
         assert!(p50 <= p99 && p99 <= max, "{kind}: {k}");
     }
     // 1000 boxed particles are allocated before the first frame.
-    let particle_bytes = std::mem::size_of::<heapsnow::sim::Particle>() as u64;
+    let particle_bytes = std::mem::size_of::<heapsnow_cli::sim::Particle>() as u64;
     let sim = sim_sequence(dir.path());
     assert!(
         sim.iter()

@@ -5,11 +5,11 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use heapsnow::backing::BACKING_NAME;
 use heapsnow::recorder::{Config as RecorderConfig, Recording};
 use heapsnow::run::{OutputDir, OutputError, RunSink, Tap};
 use heapsnow::stats::{LatencyHistograms, Summary};
 use heapsnow::tsv::TsvFile;
+use heapsnow_cli::backing::BACKING_NAME;
 
 use crate::GLOBAL;
 use crate::cli::Config;

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use heapsnow::backing::{BACKING, Backing};
 use heapsnow::recorder::ReportingAllocator;
+use heapsnow_cli::backing::{BACKING, Backing};
 
 use recording::{RunRecorder, StartFailure};
 

@@ -3,7 +3,7 @@
 
 use graphics::character::CharacterCache;
 use graphics::{Context, Graphics, Transformed, line, rectangle, text};
-use heapsnow::sim::{HEIGHT, WIDTH};
+use heapsnow_cli::sim::{HEIGHT, WIDTH};
 use piston_window::{G2dTexture, Glyphs};
 
 use super::colors::linear_rgba;

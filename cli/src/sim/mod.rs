@@ -7,7 +7,7 @@
 //! is how much they allocate, so a seed gives the same particles in all three.
 //!
 //! ```
-//! use heapsnow::sim::{Strategy, World};
+//! use heapsnow_cli::sim::{Strategy, World};
 //!
 //! let mut world = World::new(Strategy::Pool, 1000, 42);
 //! for _ in 0..100 {
@@ -16,7 +16,7 @@
 //! assert_eq!(world.frame(), 100);
 //! let mut highest_y = f64::INFINITY;
 //! world.for_each_particle(|p| highest_y = highest_y.min(p.position[1]));
-//! assert!(highest_y < heapsnow::sim::HEIGHT);
+//! assert!(highest_y < heapsnow_cli::sim::HEIGHT);
 //! ```
 
 mod particle;

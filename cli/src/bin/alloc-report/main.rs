@@ -12,7 +12,7 @@ mod plot;
 mod progress;
 mod stats;
 mod summary;
-use heapsnow::units;
+use heapsnow_cli::units;
 
 use std::io::Write;
 use std::process::ExitCode;
