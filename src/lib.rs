@@ -48,3 +48,6 @@ pub mod recorder;
 pub mod run;
 pub mod stats;
 pub mod tsv;
+
+pub use recorder::ReportingAllocator;
+pub use run::{Recorder, RecorderError};

@@ -7,4 +7,4 @@ mod summary;
 
 pub use hgrm::write_hgrm;
 pub use histograms::{Exact, KindSummary, LatencyHistograms, SIGNIFICANT_DIGITS};
-pub use summary::Summary;
+pub use summary::RunSummary;

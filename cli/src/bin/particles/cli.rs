@@ -211,20 +211,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
-/// The command line as one string, arguments with spaces quoted.
-pub fn command_line() -> String {
-    std::env::args()
-        .map(|arg| {
-            if arg.contains(char::is_whitespace) || arg.is_empty() {
-                format!("{arg:?}")
-            } else {
-                arg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,47 @@
 //! The recorder's side of a run, shared by the headless mode and the window:
-//! check the output folder, start recording, and on the way out drain
-//! everything and write the three files.
+//! the library's [`Recorder`] with the simulation's own keys added to
+//! `summary.json`.
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
-use heapsnow::recorder::{Config as RecorderConfig, Recording};
-use heapsnow::run::{OutputDir, OutputError, RunSink, Tap};
-use heapsnow::stats::{LatencyHistograms, Summary};
-use heapsnow::tsv::TsvFile;
+use anyhow::Result;
+use heapsnow::Recorder;
+use heapsnow::recorder::Config as RecorderConfig;
+use heapsnow::run::{Options, OutputDir, RecorderError, Tap};
+use heapsnow::stats::RunSummary;
 use heapsnow_cli::backing::BACKING_NAME;
+use serde::{Deserialize, Serialize};
 
 use crate::GLOBAL;
 use crate::cli::Config;
+
+/// `particles`' `summary.json`: the keys of any recording, then the
+/// simulation's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    /// True when a signal ended the run.
+    pub interrupted: bool,
+    /// Frames simulated, over all worlds.
+    pub frames: u64,
+    /// Particles alive at the end, over all worlds.
+    pub particles_final: u64,
+    /// The backing allocator: `system`, `mimalloc` or `jemalloc`.
+    pub allocator: String,
+    /// The particle storage: `boxed`, `inline` or `pool`.
+    pub strategy: String,
+    /// Simulation threads (one world each).
+    pub threads: u32,
+    /// The seed of the first world.
+    pub seed: u64,
+    /// Frames per second over all worlds.
+    pub frames_per_s: f64,
+    /// Particles per world at the start.
+    pub particles_initial: u64,
+    /// Thread numbers (as in `alloc.tsv`) of the simulation threads.
+    pub sim_threads: Vec<u32>,
+}
 
 /// What the simulation did, whichever way it ended.
 #[derive(Debug, Default)]
@@ -29,18 +58,7 @@ pub struct SimOutcome {
 }
 
 /// A run's output folder and, unless `--no-record`, its recording.
-pub struct RunRecorder {
-    output: OutputDir,
-    events: Events,
-}
-
-/// Where the run's events go.
-enum Events {
-    /// To the recorder, which writes `alloc.tsv`.
-    Recorded(Recording<RunSink>),
-    /// Nowhere (`--no-record`): `alloc.tsv` keeps only its header.
-    NotRecorded(TsvFile),
-}
+pub struct RunRecorder(Recorder);
 
 /// The files are written; this is what they say.
 pub struct RunResult {
@@ -54,114 +72,68 @@ impl RunRecorder {
     /// Checks the output folder (nothing runs if it is unusable), then starts
     /// recording unless the run has `--no-record`.
     pub fn start(config: &Config, tap: Option<Tap>) -> Result<RunRecorder, StartFailure> {
-        let (output, tsv) = OutputDir::prepare(&config.out).map_err(StartFailure::Output)?;
-        let events = if config.record {
-            let mut sink = RunSink::new(tsv);
-            if let Some(tap) = tap {
-                sink = sink.with_tap(tap);
-            }
-            let recorder_config = RecorderConfig {
+        let options = Options {
+            config: RecorderConfig {
                 capacity_events: config.buffer_events,
                 ..RecorderConfig::default()
-            };
-            Events::Recorded(
-                GLOBAL
-                    .start(recorder_config, sink)
-                    .context("cannot start the recorder")
-                    .map_err(StartFailure::Other)?,
-            )
-        } else {
-            Events::NotRecorded(tsv)
+            },
+            record: config.record,
+            tap,
+            command: Some(config.command.clone()),
         };
-        Ok(RunRecorder { output, events })
+        match Recorder::start_with(&GLOBAL, &config.out, options) {
+            Ok(recorder) => Ok(RunRecorder(recorder)),
+            Err(RecorderError::Output(e)) => Err(StartFailure::Output(e.into())),
+            Err(e) => Err(StartFailure::Other(e.into())),
+        }
     }
 
     /// True once writing `alloc.tsv` has failed: the run should stop.
     pub fn failed(&self) -> bool {
-        matches!(&self.events, Events::Recorded(recording) if recording.sink_failed())
+        self.0.failed()
     }
 
     /// Stops recording, drains every event into `alloc.tsv`, and writes
     /// `latency.hgrm` and `summary.json`. Both describe the rows that reached
     /// `alloc.tsv` (`events_written`), also when writing it failed.
     pub fn finish(self, config: &Config, sim: SimOutcome) -> Result<RunResult> {
-        let mut summary = Summary {
-            events_recorded: 0,
-            events_written: 0,
-            events_dropped: 0,
-            interrupted: sim.signal.is_some(),
-            kinds: Default::default(),
-            wait_ns: 0,
-            timer_floor_ns: 0.0,
-            frames: sim.frames,
-            particles_final: sim.particles_final,
-            wall_s: sim.wall_s,
-            allocator: BACKING_NAME.to_owned(),
-            strategy: config.strategy.as_str().to_owned(),
-            threads: config.threads,
-            seed: config.seed,
-            command: config.command.clone(),
-            recording: config.record,
-            clock: String::new(),
-            timer_offset_ns: 0.0,
-            waits: 0,
-            frames_per_s: if sim.wall_s > 0.0 {
-                sim.frames as f64 / sim.wall_s
-            } else {
-                0.0
-            },
-            particles_initial: config.particles as u64,
-            sim_threads: sim.sim_threads,
-            thread_events: Default::default(),
-            error: sim.error,
-        };
-        let mut write_error = None;
-        let histograms = match self.events {
-            Events::Recorded(recording) => {
-                let finished = recording.finish().context("recording failed")?;
-                summary.events_recorded = finished.events_recorded;
-                summary.events_written = finished.sink.tsv.rows_written();
-                summary.events_dropped = finished.events_dropped;
-                if finished.events_dropped > 0 {
-                    // Like every message of the binary: a closed stderr is no panic.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "warning: {} events were dropped: the recorder's drain made no progress \
-                         for {:?} while its buffer was full",
-                        finished.events_dropped,
-                        heapsnow::recorder::DEFAULT_STALL_LIMIT
-                    );
-                }
-                summary.wait_ns = finished.wait_ns;
-                summary.waits = finished.waits;
-                summary.timer_floor_ns = finished.calibration.resolution_ns;
-                summary.timer_offset_ns = finished.calibration.offset_ns;
-                summary.clock = finished.calibration.source.name().to_owned();
-                if let Some(e) = finished.sink_error {
-                    let e = anyhow::Error::new(e).context(format!(
-                        "cannot write {}",
-                        finished.sink.tsv.path().display()
-                    ));
-                    summary.error.get_or_insert_with(|| format!("{e:#}"));
-                    write_error = Some(e);
-                }
-                finished.sink.histograms
+        let report = self.0.finish_with(|run| {
+            run.wall_s = sim.wall_s;
+            if sim.error.is_some() {
+                run.error = sim.error;
             }
-            Events::NotRecorded(mut tsv) => {
-                tsv.flush()
-                    .with_context(|| format!("cannot write {}", tsv.path().display()))?;
-                LatencyHistograms::new()
+            Summary {
+                run: std::mem::take(run),
+                interrupted: sim.signal.is_some(),
+                frames: sim.frames,
+                particles_final: sim.particles_final,
+                allocator: BACKING_NAME.to_owned(),
+                strategy: config.strategy.as_str().to_owned(),
+                threads: config.threads,
+                seed: config.seed,
+                frames_per_s: if sim.wall_s > 0.0 {
+                    sim.frames as f64 / sim.wall_s
+                } else {
+                    0.0
+                },
+                particles_initial: config.particles as u64,
+                sim_threads: sim.sim_threads,
             }
-        };
-        summary.kinds = histograms.summaries();
-        summary.thread_events = histograms.per_thread().clone();
-        // summary.json last: its presence says the run finished its files.
-        self.output.write_hgrm(&histograms.all())?;
-        self.output.write_summary(&summary)?;
+        })?;
+        if report.summary.run.events_dropped > 0 {
+            // Like every message of the binary: a closed stderr is no panic.
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {} events were dropped: the recorder's drain made no progress \
+                 for {:?} while its buffer was full",
+                report.summary.run.events_dropped,
+                heapsnow::recorder::DEFAULT_STALL_LIMIT
+            );
+        }
         Ok(RunResult {
-            summary,
-            output: self.output,
-            write_error,
+            summary: report.summary,
+            output: report.output,
+            write_error: report.events_error.map(anyhow::Error::new),
         })
     }
 }
@@ -170,6 +142,6 @@ impl RunRecorder {
 #[derive(Debug)]
 pub enum StartFailure {
     /// `--out` is unusable: a usage error, reported before anything runs.
-    Output(OutputError),
+    Output(anyhow::Error),
     Other(anyhow::Error),
 }
