@@ -83,7 +83,7 @@ fn a_seeded_run_writes_three_consistent_files() {
 
     let stdout = String::from_utf8(output.stdout).unwrap();
     for expected in [
-        "3000 frames",
+        "3,000 frames",
         "p99.99",
         "alloc",
         "recorded",

@@ -52,7 +52,7 @@ pub struct Opts {
     pub threads: u32,
 
     /// Folder for alloc.tsv, summary.json and latency.hgrm (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "results/latest")]
+    #[arg(short, long, value_name = "DIR", default_value = "results/latest")]
     pub out: PathBuf,
 
     /// Do not record: the allocator passes calls straight through (to measure

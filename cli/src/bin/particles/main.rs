@@ -13,7 +13,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use heapsnow::recorder::ReportingAllocator;
 use heapsnow_cli::backing::{BACKING, Backing};
 
@@ -28,7 +27,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_PANIC: u8 = 101;
 
 fn main() -> ExitCode {
-    let opts = cli::Opts::parse();
+    let opts = heapsnow_cli::args::parse::<cli::Opts>("particles");
     if let Err(error) = opts.check_limits() {
         error.exit();
     }

@@ -1,10 +1,11 @@
-//! The progress bar: on stderr, hidden with `--quiet` or when stderr is not
-//! a terminal.
+//! The run's progress: frames done out of `--frames`, or time out of
+//! `--duration`, with the frame rate. The bar itself comes from the shared
+//! factory (`heapsnow_cli::progress`).
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use heapsnow_cli::progress::{self, Counting};
+use indicatif::ProgressBar;
 
 use crate::cli::Config;
 
@@ -18,28 +19,15 @@ pub fn bar(config: &Config) -> Progress {
     let total_frames = config
         .frames
         .map(|f| f.saturating_mul(u64::from(config.threads)));
-    let length = match (total_frames, config.duration) {
-        (Some(frames), _) => frames,
-        (None, Some(duration)) => duration.as_millis() as u64,
-        (None, None) => 0,
+    let bar = match (total_frames, config.duration) {
+        (Some(frames), _) => progress::bar(Counting::Frames, Some(frames), !config.quiet),
+        (None, Some(duration)) => progress::bar(
+            Counting::Millis,
+            Some(duration.as_millis() as u64),
+            !config.quiet,
+        ),
+        (None, None) => progress::bar(Counting::Frames, None, !config.quiet),
     };
-    let hidden = config.quiet || !std::io::stderr().is_terminal();
-    let target = if hidden {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(length), target);
-    let template = if total_frames.is_some() {
-        "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} frames, {msg}"
-    } else {
-        "{elapsed_precise} [{bar:40}] {msg}"
-    };
-    bar.set_style(
-        ProgressStyle::with_template(template)
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
     Progress { bar, total_frames }
 }
 
@@ -50,7 +38,10 @@ impl Progress {
             Some(_) => self.bar.set_position(frames),
             None => self.bar.set_position(elapsed.as_millis() as u64),
         }
-        self.bar.set_message(format!("{per_second:.0} frames/s"));
+        self.bar.set_message(format!(
+            "{} frames/s",
+            heapsnow_cli::units::group_thousands(per_second as u64)
+        ));
     }
 
     pub fn finish(&self, frames: u64) {

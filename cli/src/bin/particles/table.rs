@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use heapsnow::recorder::Kind;
+use heapsnow_cli::units::group_thousands as n;
 
 use crate::recording::{RunResult, Summary};
 
@@ -16,10 +17,10 @@ pub fn render(result: &RunResult) -> String {
     };
     let _ = writeln!(
         out,
-        "{} frames in {:.2} s ({:.0} frames/s), {}, strategy {}, allocator {}, seed {}{}",
-        s.frames,
+        "{} frames in {:.2} s ({} frames/s), {}, strategy {}, allocator {}, seed {}{}",
+        n(s.frames),
         s.run.wall_s,
-        s.frames_per_s,
+        n(s.frames_per_s.round() as u64),
         threads,
         s.strategy,
         s.allocator,
@@ -29,8 +30,8 @@ pub fn render(result: &RunResult) -> String {
     let _ = writeln!(
         out,
         "particles: {} at the start, {} at the end",
-        s.particles_initial * u64::from(s.threads),
-        s.particles_final
+        n(s.particles_initial * u64::from(s.threads)),
+        n(s.particles_final)
     );
     if s.run.recording {
         out.push('\n');
@@ -40,11 +41,11 @@ pub fn render(result: &RunResult) -> String {
         let _ = writeln!(
             out,
             "events: {} recorded, {} written ({:.1} per frame); producers waited {:.3} ms in {} waits ({:.3}% of wall time)",
-            s.run.events_recorded,
-            s.run.events_written,
+            n(s.run.events_recorded),
+            n(s.run.events_written),
             s.run.events_recorded as f64 / s.frames.max(1) as f64,
             s.run.wait_ns as f64 / 1e6,
-            s.run.waits,
+            n(s.run.waits),
             wait_share
         );
         let _ = writeln!(
@@ -57,7 +58,7 @@ pub fn render(result: &RunResult) -> String {
             let _ = writeln!(
                 out,
                 "dropped: {} events, while the drain was stalled with the buffer full",
-                s.run.events_dropped
+                n(s.run.events_dropped)
             );
         }
     } else {
@@ -89,13 +90,13 @@ fn latency_table(s: &Summary) -> String {
             out,
             "{:<13}{:>11}{:>9}{:>9}{:>9}{:>9}{:>9}{:>11}{:>9.1}",
             kind.as_str(),
-            k.count,
-            k.p50,
-            k.p90,
-            k.p99,
-            k.p99_9,
-            k.p99_99,
-            k.max,
+            n(k.count),
+            n(k.p50),
+            n(k.p90),
+            n(k.p99),
+            n(k.p99_9),
+            n(k.p99_99),
+            n(k.max),
             k.mean
         );
     }
