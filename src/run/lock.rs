@@ -108,7 +108,7 @@ fn is_at(_file: &File, path: &Path) -> bool {
 }
 
 /// This process's command line, arguments with spaces quoted.
-fn command_line() -> String {
+pub fn command_line() -> String {
     std::env::args_os()
         .map(|arg| {
             let arg = arg.to_string_lossy().into_owned();

@@ -9,14 +9,16 @@ use std::sync::Arc;
 
 use super::lock::{DirLock, LockError};
 
-use crate::stats::{SIGNIFICANT_DIGITS, Summary, write_hgrm};
+use serde::Serialize;
+
+use crate::stats::{SIGNIFICANT_DIGITS, write_hgrm};
 use crate::tsv::TsvFile;
 
 /// The output folder cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// A file or the folder cannot be written.
-    #[error("cannot write to {}: {source}", path.display())]
+    #[error("cannot write to {}", path.display())]
     Io {
         /// The folder or file at fault.
         path: PathBuf,
@@ -109,8 +111,10 @@ impl OutputDir {
         self.dir.join("latency.hgrm")
     }
 
-    /// Writes `summary.json`, whole or not at all.
-    pub fn write_summary(&self, summary: &Summary) -> Result<(), OutputError> {
+    /// Writes `summary.json`, whole or not at all: a
+    /// [`RunSummary`](crate::stats::RunSummary), or a program's own document
+    /// with one flattened in.
+    pub fn write_summary(&self, summary: &impl Serialize) -> Result<(), OutputError> {
         let path = self.summary_path();
         let mut json = serde_json::to_vec_pretty(summary).map_err(|e| at(&path)(e.into()))?;
         json.push(b'\n');
@@ -203,7 +207,12 @@ mod tests {
             Err(io::Error::other("disk full"))
         })
         .unwrap_err();
-        assert!(error.to_string().contains("disk full"), "{error}");
+        let source = std::error::Error::source(&error).unwrap();
+        assert_eq!(source.to_string(), "disk full");
+        assert!(
+            !error.to_string().contains("disk full"),
+            "said once: {error}"
+        );
         assert!(names(dir.path()).is_empty());
     }
 

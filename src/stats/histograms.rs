@@ -33,91 +33,130 @@ pub struct KindSummary {
     pub mean: f64,
 }
 
-impl KindSummary {
-    /// Summarises a histogram of latencies whose exact maximum and sum are
-    /// known (the histogram alone rounds them to its buckets).
-    pub fn of(histogram: &Histogram<u64>, exact: Exact) -> KindSummary {
-        let count = histogram.len();
+/// The latencies of one kind of call: an HdrHistogram of them (exact to
+/// [`SIGNIFICANT_DIGITS`] significant digits, from 1 ns to a minute), and
+/// their exact largest value and sum, which the histogram alone rounds.
+///
+/// The one latency aggregate of heapsnow: `summary.json`, `latency.hgrm`,
+/// `alloc-report` and the demo window all count latencies with it.
+#[derive(Clone, Debug)]
+pub struct Latencies {
+    /// Every latency. A latency of 0 (below the clock's resolution) is
+    /// counted as 1 ns, the histogram's lowest value; one above a minute as a
+    /// minute.
+    pub latency_ns: Histogram<u64>,
+    /// Exact sum of the latencies.
+    pub sum_ns: u128,
+    /// Exact largest latency.
+    pub max_ns: u64,
+}
+
+impl Default for Latencies {
+    fn default() -> Latencies {
+        Latencies::new()
+    }
+}
+
+impl Latencies {
+    /// No latencies yet. The histogram takes 216 KiB.
+    pub fn new() -> Latencies {
+        Latencies::with_digits(SIGNIFICANT_DIGITS)
+    }
+
+    /// No latencies yet, in a histogram exact to `significant_digits` (at
+    /// most 5): fewer digits, less memory (1 digit: 3 KiB).
+    pub fn with_digits(significant_digits: u8) -> Latencies {
+        Latencies {
+            latency_ns: Histogram::new_with_bounds(1, MAX_TRACKED_NS, significant_digits.min(5))
+                .expect("constant bounds are valid"),
+            sum_ns: 0,
+            max_ns: 0,
+        }
+    }
+
+    /// Adds one latency.
+    pub fn record(&mut self, latency_ns: u64) {
+        self.latency_ns.saturating_record(latency_ns.max(1));
+        self.sum_ns += u128::from(latency_ns);
+        self.max_ns = self.max_ns.max(latency_ns);
+    }
+
+    /// Adds every latency of `other`, which must have the same precision.
+    pub fn add(&mut self, other: &Latencies) {
+        self.latency_ns
+            .add(&other.latency_ns)
+            .expect("histograms with the same bounds add up");
+        self.sum_ns += other.sum_ns;
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// Forgets every latency, keeping the histogram's memory.
+    pub fn reset(&mut self) {
+        self.latency_ns.reset();
+        self.sum_ns = 0;
+        self.max_ns = 0;
+    }
+
+    /// Number of latencies.
+    pub fn count(&self) -> u64 {
+        self.latency_ns.len()
+    }
+
+    /// Exact mean latency, 0 without latencies.
+    pub fn mean_ns(&self) -> f64 {
+        match self.count() {
+            0 => 0.0,
+            count => self.sum_ns as f64 / count as f64,
+        }
+    }
+
+    /// The percentiles of `summary.json`.
+    pub fn summary(&self) -> KindSummary {
+        let histogram = &self.latency_ns;
         KindSummary {
-            count,
+            count: self.count(),
             p50: histogram.value_at_quantile(0.5),
             p90: histogram.value_at_quantile(0.9),
             p99: histogram.value_at_quantile(0.99),
             p99_9: histogram.value_at_quantile(0.999),
             p99_99: histogram.value_at_quantile(0.9999),
-            max: exact.max_ns,
-            mean: if count == 0 {
-                0.0
-            } else {
-                exact.sum_ns as f64 / count as f64
-            },
+            max: self.max_ns,
+            mean: self.mean_ns(),
         }
     }
 }
 
-/// The exact largest latency and sum of latencies of one kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Exact {
-    /// Largest latency.
-    pub max_ns: u64,
-    /// Sum of all latencies.
-    pub sum_ns: u128,
-}
-
 /// One latency histogram per kind, and event counts per thread.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LatencyHistograms {
-    per_kind: [Histogram<u64>; 4],
-    exact: [Exact; 4],
+    per_kind: [Latencies; 4],
     per_thread: BTreeMap<u32, u64>,
-}
-
-impl Default for LatencyHistograms {
-    fn default() -> LatencyHistograms {
-        LatencyHistograms::new()
-    }
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKED_NS, SIGNIFICANT_DIGITS)
-        .expect("constant bounds are valid")
 }
 
 impl LatencyHistograms {
     /// Empty histograms.
     pub fn new() -> LatencyHistograms {
-        LatencyHistograms {
-            per_kind: std::array::from_fn(|_| new_histogram()),
-            exact: [Exact::default(); 4],
-            per_thread: BTreeMap::new(),
-        }
+        LatencyHistograms::default()
     }
 
     /// Adds one event.
     pub fn record(&mut self, event: &Event) {
-        // A latency of 0 (below the clock's resolution) is counted as 1 ns,
-        // the histogram's lowest value.
-        let latency_ns = event.latency_ns.max(1);
-        self.per_kind[event.kind as usize].saturating_record(latency_ns);
-        let exact = &mut self.exact[event.kind as usize];
-        exact.max_ns = exact.max_ns.max(event.latency_ns);
-        exact.sum_ns += u128::from(event.latency_ns);
+        self.per_kind[event.kind as usize].record(event.latency_ns);
         *self.per_thread.entry(event.thread).or_default() += 1;
     }
 
-    /// The histogram of one kind.
-    pub fn kind(&self, kind: Kind) -> &Histogram<u64> {
+    /// The latencies of one kind.
+    pub fn kind(&self, kind: Kind) -> &Latencies {
         &self.per_kind[kind as usize]
     }
 
     /// The histogram of every event, all kinds together.
     pub fn all(&self) -> Histogram<u64> {
-        let mut all = new_histogram();
-        for histogram in &self.per_kind {
-            all.add(histogram)
-                .expect("histograms with the same bounds add up");
+        let mut all = Latencies::new();
+        for latencies in &self.per_kind {
+            all.add(latencies);
         }
-        all
+        all.latency_ns
     }
 
     /// Events seen per thread number.
@@ -129,13 +168,9 @@ impl LatencyHistograms {
     pub fn summaries(&self) -> BTreeMap<String, KindSummary> {
         Kind::ALL
             .into_iter()
-            .filter(|&kind| !self.kind(kind).is_empty())
-            .map(|kind| {
-                (
-                    kind.as_str().to_owned(),
-                    KindSummary::of(self.kind(kind), self.exact[kind as usize]),
-                )
-            })
+            .map(|kind| (kind, self.kind(kind)))
+            .filter(|(_, latencies)| latencies.count() > 0)
+            .map(|(kind, latencies)| (kind.as_str().to_owned(), latencies.summary()))
             .collect()
     }
 }

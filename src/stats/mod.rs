@@ -6,5 +6,5 @@ mod histograms;
 mod summary;
 
 pub use hgrm::write_hgrm;
-pub use histograms::{Exact, KindSummary, LatencyHistograms, SIGNIFICANT_DIGITS};
-pub use summary::Summary;
+pub use histograms::{KindSummary, Latencies, LatencyHistograms, SIGNIFICANT_DIGITS};
+pub use summary::RunSummary;

@@ -1,5 +1,7 @@
-//! `summary.json`: one object describing a run. The keys listed in DESIGN.md
-//! are fixed (other tools read them); the rest add detail.
+//! `summary.json`: one object describing a recording. [`RunSummary`] holds
+//! the keys that make sense for any program; a program adds its own by
+//! flattening them next to it (as `particles` does with its frames, seed and
+//! strategy). The keys listed in DESIGN.md are fixed: other tools read them.
 
 use std::collections::BTreeMap;
 
@@ -7,9 +9,23 @@ use serde::{Deserialize, Serialize};
 
 use super::KindSummary;
 
-/// The contents of `summary.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+/// The keys of `summary.json` that every recording has.
+///
+/// A program that wants keys of its own writes a struct of them with this one
+/// flattened in:
+///
+/// ```
+/// use heapsnow::stats::RunSummary;
+///
+/// #[derive(serde::Serialize)]
+/// struct MySummary {
+///     #[serde(flatten)]
+///     run: RunSummary,
+///     requests: u64,
+/// }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
     /// Events the recorder accepted.
     pub events_recorded: u64,
     /// Rows in `alloc.tsv`; equal to `events_recorded` unless writing failed.
@@ -18,59 +34,32 @@ pub struct Summary {
     /// stall limit with the buffer full; 0 whenever the drain kept up.
     #[serde(default)]
     pub events_dropped: u64,
-    /// True when a signal ended the run.
-    pub interrupted: bool,
     /// Latency percentiles per kind of call, in ns.
     pub kinds: BTreeMap<String, KindSummary>,
     /// Time allocating threads waited for the drain, in ns.
     pub wait_ns: u64,
+    /// How many times an allocating thread waited for the drain.
+    pub waits: u64,
     /// The clock's resolution: the most common non-zero interval between two
     /// back-to-back reads, in ns. Latencies are measured in steps of it.
     pub timer_floor_ns: f64,
-    /// Frames simulated, over all worlds.
-    pub frames: u64,
-    /// Particles alive at the end, over all worlds.
-    pub particles_final: u64,
-    /// Duration of the simulation, in seconds.
-    pub wall_s: f64,
-    /// The backing allocator: `system`, `mimalloc` or `jemalloc`.
-    pub allocator: String,
-    /// The particle storage: `boxed`, `inline`, `pool` or `arena`.
-    pub strategy: String,
-    /// The physics: `classic` (the book's) or `flush` (subnormal
-    /// accelerations set to zero). Files from before the option say nothing:
-    /// they ran the classic physics.
-    #[serde(default = "classic_physics")]
-    pub physics: String,
-    /// Simulation threads (one world each).
-    pub threads: u32,
-    /// The seed of the first world.
-    pub seed: u64,
-    /// The exact command line.
-    pub command: String,
-    /// False for a `--no-record` run.
-    pub recording: bool,
-    /// The clock the recorder read: `tsc` or `monotonic`.
-    pub clock: String,
     /// The clock's own share of every timed window (the mean interval between
     /// two back-to-back reads), in ns: already taken off every latency. A
     /// latency's raw reading is its value plus this.
     #[serde(default)]
     pub timer_offset_ns: f64,
-    /// How many times an allocating thread waited for the drain.
-    pub waits: u64,
-    /// Frames per second over all worlds.
-    pub frames_per_s: f64,
-    /// Particles per world at the start.
-    pub particles_initial: u64,
-    /// Thread numbers (as in `alloc.tsv`) of the simulation threads.
-    pub sim_threads: Vec<u32>,
-    /// Events per thread number.
+    /// The clock the recorder read: `tsc` or `monotonic` (empty when nothing
+    /// was recorded).
+    pub clock: String,
+    /// How long the program ran, in seconds: from the start of the recording
+    /// to its end, unless the program says otherwise.
+    pub wall_s: f64,
+    /// False for a run that recorded nothing on purpose (a baseline).
+    pub recording: bool,
+    /// Events per thread number (as in `alloc.tsv`).
     pub thread_events: BTreeMap<u32, u64>,
+    /// The exact command line.
+    pub command: String,
     /// What went wrong, if the run failed.
     pub error: Option<String>,
-}
-
-fn classic_physics() -> String {
-    "classic".to_owned()
 }

@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use heapsnow::sim::{Physics, Strategy, World};
+use heapsnow_cli::sim::{Physics, Strategy, World};
 
 /// Population targets, one benchmark group each.
 const POPULATIONS: [usize; 3] = [1_000, 10_000, 100_000];

@@ -9,7 +9,7 @@
 //! subnormal accelerations to zero.
 //!
 //! ```
-//! use heapsnow::sim::{Physics, Strategy, World};
+//! use heapsnow_cli::sim::{Physics, Strategy, World};
 //!
 //! let mut world = World::new(Strategy::Pool, 1000, 42).with_physics(Physics::Flush);
 //! for _ in 0..100 {
@@ -18,7 +18,7 @@
 //! assert_eq!(world.frame(), 100);
 //! let mut highest_y = f64::INFINITY;
 //! world.for_each_particle(|p| highest_y = highest_y.min(p.position[1]));
-//! assert!(highest_y < heapsnow::sim::HEIGHT);
+//! assert!(highest_y < heapsnow_cli::sim::HEIGHT);
 //! ```
 
 mod particle;

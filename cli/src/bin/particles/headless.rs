@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use heapsnow::recorder;
-use heapsnow::sim::World;
+use heapsnow_cli::sim::World;
 
 use crate::cli::Config;
 use crate::progress;

@@ -3,9 +3,9 @@
 use std::fmt::Write;
 
 use heapsnow::recorder::Kind;
-use heapsnow::stats::Summary;
+use heapsnow_cli::units::group_thousands as n;
 
-use crate::recording::RunResult;
+use crate::recording::{RunResult, Summary};
 
 pub fn render(result: &RunResult) -> String {
     let s = &result.summary;
@@ -17,10 +17,10 @@ pub fn render(result: &RunResult) -> String {
     };
     let _ = writeln!(
         out,
-        "{} frames in {:.2} s ({:.0} frames/s), {}, strategy {}, physics {}, allocator {}, seed {}{}",
-        s.frames,
-        s.wall_s,
-        s.frames_per_s,
+        "{} frames in {:.2} s ({} frames/s), {}, strategy {}, physics {}, allocator {}, seed {}{}",
+        n(s.frames),
+        s.run.wall_s,
+        n(s.frames_per_s.round() as u64),
         threads,
         s.strategy,
         s.physics,
@@ -31,35 +31,35 @@ pub fn render(result: &RunResult) -> String {
     let _ = writeln!(
         out,
         "particles: {} at the start, {} at the end",
-        s.particles_initial * u64::from(s.threads),
-        s.particles_final
+        n(s.particles_initial * u64::from(s.threads)),
+        n(s.particles_final)
     );
-    if s.recording {
+    if s.run.recording {
         out.push('\n');
         out.push_str(&latency_table(s));
         out.push('\n');
-        let wait_share = 100.0 * s.wait_ns as f64 / (s.wall_s * 1e9).max(1.0);
+        let wait_share = 100.0 * s.run.wait_ns as f64 / (s.run.wall_s * 1e9).max(1.0);
         let _ = writeln!(
             out,
             "events: {} recorded, {} written ({:.1} per frame); producers waited {:.3} ms in {} waits ({:.3}% of wall time)",
-            s.events_recorded,
-            s.events_written,
-            s.events_recorded as f64 / s.frames.max(1) as f64,
-            s.wait_ns as f64 / 1e6,
-            s.waits,
+            n(s.run.events_recorded),
+            n(s.run.events_written),
+            s.run.events_recorded as f64 / s.frames.max(1) as f64,
+            s.run.wait_ns as f64 / 1e6,
+            n(s.run.waits),
             wait_share
         );
         let _ = writeln!(
             out,
             "timer: {} clock, resolution {:.1} ns: latencies are measured in steps of about that; \
              the clock's own {:.1} ns per call is taken off each",
-            s.clock, s.timer_floor_ns, s.timer_offset_ns
+            s.run.clock, s.run.timer_floor_ns, s.run.timer_offset_ns
         );
-        if s.events_dropped > 0 {
+        if s.run.events_dropped > 0 {
             let _ = writeln!(
                 out,
                 "dropped: {} events, while the drain was stalled with the buffer full",
-                s.events_dropped
+                n(s.run.events_dropped)
             );
         }
     } else {
@@ -84,20 +84,20 @@ fn latency_table(s: &Summary) -> String {
         "latency (ns)", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max", "mean"
     );
     for kind in Kind::ALL {
-        let Some(k) = s.kinds.get(kind.as_str()) else {
+        let Some(k) = s.run.kinds.get(kind.as_str()) else {
             continue;
         };
         let _ = writeln!(
             out,
             "{:<13}{:>11}{:>9}{:>9}{:>9}{:>9}{:>9}{:>11}{:>9.1}",
             kind.as_str(),
-            k.count,
-            k.p50,
-            k.p90,
-            k.p99,
-            k.p99_9,
-            k.p99_99,
-            k.max,
+            n(k.count),
+            n(k.p50),
+            n(k.p90),
+            n(k.p99),
+            n(k.p99_9),
+            n(k.p99_99),
+            n(k.max),
             k.mean
         );
     }

@@ -13,9 +13,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
-use heapsnow::backing::{BACKING, Backing};
 use heapsnow::recorder::ReportingAllocator;
+use heapsnow_cli::backing::{BACKING, Backing};
 
 use recording::{RunRecorder, StartFailure};
 
@@ -28,11 +27,11 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_PANIC: u8 = 101;
 
 fn main() -> ExitCode {
-    let opts = cli::Opts::parse();
+    let opts = heapsnow_cli::args::parse::<cli::Opts>("particles");
     if let Err(error) = opts.check_limits() {
         error.exit();
     }
-    let config = opts.into_config(cli::command_line());
+    let config = opts.into_config(heapsnow::run::command_line());
     match run(&config) {
         Ok(code) => code,
         Err(failure) => {
@@ -106,7 +105,7 @@ fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
     #[cfg(not(feature = "window"))]
     let tap = None;
     let recorder = RunRecorder::start(config, tap).map_err(|failure| match failure {
-        StartFailure::Output(e) => usage(e.into()),
+        StartFailure::Output(error) => usage(error),
         StartFailure::Other(error) => Failure { error, code: 1 },
     })?;
     #[cfg(feature = "window")]
@@ -121,7 +120,7 @@ fn run(config: &cli::Config) -> Result<ExitCode, Failure> {
     if let Some(error) = result.write_error {
         return Err(error.into());
     }
-    if let Some(error) = &result.summary.error {
+    if let Some(error) = &result.summary.run.error {
         return Err(Failure {
             error: anyhow::anyhow!("{error} (the files hold everything recorded until then)"),
             code: EXIT_PANIC,

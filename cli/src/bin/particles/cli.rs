@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use heapsnow::sim::{Physics, Strategy};
+use heapsnow_cli::sim::{Physics, Strategy};
 
 /// Frames a headless run simulates when neither `--frames` nor `--duration`
 /// is given: with the default seed about 9 seconds on this project's 2-core
@@ -57,7 +57,7 @@ pub struct Opts {
     pub threads: u32,
 
     /// Folder for alloc.tsv, summary.json and latency.hgrm (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "results/latest")]
+    #[arg(short, long, value_name = "DIR", default_value = "results/latest")]
     pub out: PathBuf,
 
     /// Do not record: the allocator passes calls straight through (to measure
@@ -216,20 +216,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         ));
     }
     Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
-}
-
-/// The command line as one string, arguments with spaces quoted.
-pub fn command_line() -> String {
-    std::env::args()
-        .map(|arg| {
-            if arg.contains(char::is_whitespace) || arg.is_empty() {
-                format!("{arg:?}")
-            } else {
-                arg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

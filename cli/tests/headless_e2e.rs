@@ -68,7 +68,7 @@ fn a_seeded_run_writes_three_consistent_files() {
         assert!(p50 <= p99 && p99 <= max, "{kind}: {k}");
     }
     // 1000 boxed particles are allocated before the first frame.
-    let particle_bytes = std::mem::size_of::<heapsnow::sim::Particle>() as u64;
+    let particle_bytes = std::mem::size_of::<heapsnow_cli::sim::Particle>() as u64;
     let sim = sim_sequence(dir.path());
     assert!(
         sim.iter()
@@ -83,7 +83,7 @@ fn a_seeded_run_writes_three_consistent_files() {
 
     let stdout = String::from_utf8(output.stdout).unwrap();
     for expected in [
-        "3000 frames",
+        "3,000 frames",
         "p99.99",
         "alloc",
         "recorded",

@@ -1,5 +1,6 @@
-//! Live allocation statistics for the demo: the recorder's drain thread counts
-//! allocation latencies into log-spaced buckets, one set of counts per 100 ms
+//! Live allocation statistics for the demo: the recorder's drain thread
+//! counts allocation latencies into the library's latency histograms
+//! (`heapsnow::stats::Latencies`, at one significant digit), one per 100 ms
 //! slot in a ring covering the last few seconds, and the window reads them.
 //!
 //! Allocations here are the calls that hand out memory (alloc, alloc_zeroed,
@@ -10,14 +11,14 @@ use std::time::Instant;
 
 use heapsnow::recorder::{Event, Kind};
 use heapsnow::run::Tap;
+use heapsnow::stats::Latencies;
 
-/// Buckets per factor of ten of latency: neighbouring bounds differ by 12 %.
-pub const BUCKETS_PER_DECADE: usize = 20;
-/// Decades covered, from 1 ns up to 10 ms. Latencies of 0 ns land in the
-/// first bucket and those of 10 ms or more in the last.
+/// Precision of the live histograms: one significant digit puts a value at
+/// most 1/16 (6 %) from the figure shown, and keeps a slot at 4 KiB, cheap
+/// to add up every frame.
+const SIGNIFICANT_DIGITS: u8 = 1;
+/// Decades the overlay shows, from 1 ns up to 10 ms.
 pub const DECADES: usize = 7;
-/// Number of latency buckets.
-pub const BUCKETS: usize = BUCKETS_PER_DECADE * DECADES;
 /// Duration of one slot of the ring.
 pub const SLOT_NS: u64 = 100_000_000;
 /// Slots in the ring: the histogram shows the last 5 seconds.
@@ -25,89 +26,50 @@ pub const SLOTS: usize = 50;
 /// Slots the title's figures cover: the last second.
 pub const TITLE_SLOTS: usize = 10;
 
-/// The lower bound of every bucket, in ns: the smallest whole number of
-/// nanoseconds at or above 10^(i / BUCKETS_PER_DECADE).
-static LOWER_BOUNDS_NS: std::sync::LazyLock<[u64; BUCKETS]> = std::sync::LazyLock::new(|| {
-    std::array::from_fn(|i| {
-        let decade = 10u64.pow((i / BUCKETS_PER_DECADE) as u32);
-        let within = (i % BUCKETS_PER_DECADE) as f64 / BUCKETS_PER_DECADE as f64;
-        // Exact at every power of ten, where `within` is 0.
-        (decade as f64 * 10f64.powf(within)).ceil() as u64
-    })
-});
-
-/// The bucket a latency lands in.
-pub fn bucket_of(latency_ns: u64) -> usize {
-    LOWER_BOUNDS_NS
-        .partition_point(|&lower| lower <= latency_ns)
-        .saturating_sub(1)
-}
-
-/// The smallest latency that lands in `bucket`.
-pub fn lower_bound_ns(bucket: usize) -> u64 {
-    LOWER_BOUNDS_NS[bucket]
-}
-
-/// The largest latency that lands in `bucket` (`u64::MAX` for the last).
-pub fn upper_bound_ns(bucket: usize) -> u64 {
-    LOWER_BOUNDS_NS
-        .get(bucket + 1)
-        .map_or(u64::MAX, |next| next - 1)
-}
-
-/// Latency counts per bucket over some span of time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Allocation latencies over some span of time.
+#[derive(Clone, Debug)]
 pub struct Counts {
-    pub buckets: [u64; BUCKETS],
+    pub latencies: Latencies,
 }
 
 impl Default for Counts {
     fn default() -> Counts {
         Counts {
-            buckets: [0; BUCKETS],
+            latencies: Latencies::with_digits(SIGNIFICANT_DIGITS),
         }
     }
 }
 
 impl Counts {
     pub fn total(&self) -> u64 {
-        self.buckets.iter().sum()
+        self.latencies.count()
     }
 
-    /// The latency at quantile `q` (0..=1), as the largest value of the bucket
-    /// it falls in (HdrHistogram's convention): at most 12 % above the exact
-    /// figure. `None` when there is nothing counted.
+    /// The latency at quantile `q` (0..=1), HdrHistogram's way: at most 6 %
+    /// above the exact figure. `None` when there is nothing counted.
     pub fn value_at_quantile(&self, q: f64) -> Option<u64> {
-        let total = self.total();
-        if total == 0 {
-            return None;
-        }
-        // The rank of the value, 1-based, as HdrHistogram counts it.
-        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        self.buckets
-            .iter()
-            .enumerate()
-            .find_map(|(bucket, &count)| {
-                seen += count;
-                // The last bucket is open-ended: its lower bound stands for it.
-                (seen >= rank).then(|| {
-                    if bucket + 1 == BUCKETS {
-                        lower_bound_ns(bucket)
-                    } else {
-                        upper_bound_ns(bucket)
-                    }
-                })
-            })
+        (self.total() > 0).then(|| self.latencies.latency_ns.value_at_quantile(q))
+    }
+
+    /// Each distinct latency counted (to the histogram's precision: the
+    /// middle of the values it stands for, within 3 %) with its count,
+    /// smallest first.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let histogram = &self.latencies.latency_ns;
+        histogram.iter_recorded().map(|v| {
+            (
+                histogram.median_equivalent(v.value_iterated_to()),
+                v.count_at_value(),
+            )
+        })
     }
 }
 
 /// The counts of one slot of time.
-#[derive(Clone, Copy)]
 struct Slot {
     /// Which slot of time this is (`t / SLOT_NS`); `u64::MAX` while unused.
     index: u64,
-    counts: [u32; BUCKETS],
+    counts: Counts,
 }
 
 /// A ring of slots covering the last `SLOTS * SLOT_NS` of time. Times are
@@ -117,13 +79,13 @@ pub struct RollingHistogram {
 }
 
 impl RollingHistogram {
-    /// An empty ring, on the heap (it is 28 KB).
+    /// An empty ring (about 200 KB).
     pub fn new() -> Box<RollingHistogram> {
         Box::new(RollingHistogram {
-            slots: [Slot {
+            slots: std::array::from_fn(|_| Slot {
                 index: u64::MAX,
-                counts: [0; BUCKETS],
-            }; SLOTS],
+                counts: Counts::default(),
+            }),
         })
     }
 
@@ -134,14 +96,12 @@ impl RollingHistogram {
         let index = now_ns / SLOT_NS;
         let slot = &mut self.slots[(index % SLOTS as u64) as usize];
         if slot.index == u64::MAX || slot.index < index {
-            *slot = Slot {
-                index,
-                counts: [0; BUCKETS],
-            };
+            // Reset in place: no allocation while the lock is held.
+            slot.index = index;
+            slot.counts.latencies.reset();
         }
         if slot.index == index {
-            let count = &mut slot.counts[bucket_of(latency_ns)];
-            *count = count.saturating_add(1);
+            slot.counts.latencies.record(latency_ns);
         }
     }
 
@@ -152,9 +112,7 @@ impl RollingHistogram {
         for index in (0..=now_index).rev().take(slots.min(SLOTS)) {
             let slot = &self.slots[(index % SLOTS as u64) as usize];
             if slot.index == index {
-                for (total, &count) in into.buckets.iter_mut().zip(&slot.counts) {
-                    *total += u64::from(count);
-                }
+                into.latencies.add(&slot.counts.latencies);
             }
         }
     }
@@ -169,9 +127,9 @@ impl RollingHistogram {
 
 /// The statistics shared by the drain thread (writer) and the window (reader).
 ///
-/// Both critical sections are short and allocation-free: the writer bumps a
-/// few counters per batch, the reader adds up at most 50 slots into a
-/// [`Counts`] it owns.
+/// Both critical sections are short and allocation-free: the writer counts
+/// a batch into one slot, the reader adds up at most 50 slots into a
+/// [`Counts`] it made beforehand.
 pub struct LiveStats {
     origin: Instant,
     histogram: Mutex<Box<RollingHistogram>>,
@@ -229,69 +187,28 @@ impl LiveStats {
 mod tests {
     use super::*;
 
-    #[test]
-    fn decades_start_their_own_bucket() {
-        for decade in 0..DECADES {
-            let bucket = decade * BUCKETS_PER_DECADE;
-            let power = 10u64.pow(decade as u32);
-            assert_eq!(lower_bound_ns(bucket), power);
-            assert_eq!(bucket_of(power), bucket, "{power} ns");
-            if bucket > 0 {
-                assert_eq!(bucket_of(power - 1), bucket - 1, "{} ns", power - 1);
+    fn counts_of(values: &[(u64, u64)]) -> Counts {
+        let mut counts = Counts::default();
+        for &(latency_ns, times) in values {
+            for _ in 0..times {
+                counts.latencies.record(latency_ns);
             }
         }
+        counts
     }
 
     #[test]
-    fn values_land_in_the_bucket_of_their_log() {
-        // 10^(1 + 6/20) = 19.95: 19 is below that bound, 20 at it.
-        assert_eq!(bucket_of(19), 25);
-        assert_eq!(bucket_of(20), 26);
-        assert_eq!(bucket_of(45), 33); // 10^(33/20) = 44.7
-        assert_eq!(bucket_of(1_500), 63); // 10^(63/20) = 1412.5, 10^(64/20) = 1584.9
-        // Off the ends: 0 ns with 1 ns, 10 ms and beyond in the last bucket.
-        assert_eq!(bucket_of(0), 0);
-        assert_eq!(bucket_of(1), 0);
-        assert_eq!(bucket_of(9_999_999), BUCKETS - 1);
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
-        // Every value is within its bucket's bounds, and bounds tile the axis.
-        for value in (1..100_000).chain([1_234_567, 9_999_999]) {
-            let bucket = bucket_of(value);
+    fn quantiles_come_from_the_library_histogram_within_6_percent() {
+        assert_eq!(Counts::default().value_at_quantile(0.5), None);
+        let counts = counts_of(&[(40, 98), (5_000, 2)]);
+        for (q, exact) in [(0.5, 40), (0.98, 40), (0.99, 5_000)] {
+            let shown = counts.value_at_quantile(q).unwrap();
             assert!(
-                lower_bound_ns(bucket) <= value && value <= upper_bound_ns(bucket),
-                "{value}"
+                exact <= shown && shown as f64 <= exact as f64 * 1.0625,
+                "q {q}: {shown} for {exact}"
             );
         }
-        for bucket in 1..BUCKETS {
-            assert_eq!(upper_bound_ns(bucket - 1) + 1, lower_bound_ns(bucket));
-        }
-    }
-
-    #[test]
-    fn quantiles_come_from_the_buckets() {
-        let mut counts = Counts::default();
-        assert_eq!(counts.value_at_quantile(0.5), None);
-        counts.buckets[bucket_of(40)] += 98;
-        counts.buckets[bucket_of(5_000)] += 2;
-        assert_eq!(
-            counts.value_at_quantile(0.5),
-            Some(upper_bound_ns(bucket_of(40)))
-        );
-        assert_eq!(
-            counts.value_at_quantile(0.98),
-            Some(upper_bound_ns(bucket_of(40)))
-        );
-        assert_eq!(
-            counts.value_at_quantile(0.99),
-            Some(upper_bound_ns(bucket_of(5_000)))
-        );
-        let p50 = counts.value_at_quantile(0.5).unwrap();
-        assert!((40..=45).contains(&p50), "{p50}");
-        counts.buckets[BUCKETS - 1] += 1000;
-        assert_eq!(
-            counts.value_at_quantile(1.0),
-            Some(lower_bound_ns(BUCKETS - 1))
-        );
+        assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 100);
     }
 
     #[test]
@@ -307,24 +224,26 @@ mod tests {
             histogram.add_last(now_ns, slots, &mut counts);
             counts
         };
+        let maxima = |counts: &Counts| counts.iter().map(|(value, _)| value).collect::<Vec<_>>();
         let at_5s = counted(&histogram, 4 * second + 99_999_999, SLOTS);
         assert_eq!(at_5s.total(), 3);
-        assert_eq!(at_5s.buckets[bucket_of(30)], 1);
+        assert_eq!(at_5s.latencies.max_ns, 3_000);
         // The last second only holds the newest value.
         let last_second = counted(&histogram, 4 * second + 99_999_999, TITLE_SLOTS);
         assert_eq!(last_second.total(), 1);
-        assert_eq!(last_second.buckets[bucket_of(3_000)], 1);
+        assert_eq!(last_second.latencies.sum_ns, 3_000);
         // 100 ms later the first slot has left the window...
         assert_eq!(counted(&histogram, 5 * second, SLOTS).total(), 2);
         // ...and a value at 5 s reuses its place in the ring.
         histogram.record(5 * second + 1, 7);
         let after = counted(&histogram, 5 * second + 1, SLOTS);
         assert_eq!(after.total(), 3);
-        assert_eq!(after.buckets[bucket_of(30)], 0);
-        assert_eq!(after.buckets[bucket_of(7)], 1);
+        assert_eq!(after.latencies.sum_ns, 7 + 300 + 3_000);
         // A late value for a slot already reused is dropped.
         histogram.record(50_000_000, 30);
-        assert_eq!(counted(&histogram, 5 * second + 1, SLOTS), after);
+        let again = counted(&histogram, 5 * second + 1, SLOTS);
+        assert_eq!(maxima(&again), maxima(&after));
+        assert_eq!(again.latencies.sum_ns, after.latencies.sum_ns);
         // Long after, nothing is left.
         assert_eq!(counted(&histogram, 60 * second, SLOTS).total(), 0);
     }
@@ -365,8 +284,6 @@ mod tests {
         ]);
         let counts = live.last(SLOTS);
         assert_eq!(counts.total(), 3);
-        assert_eq!(counts.buckets[bucket_of(40)], 2);
-        assert_eq!(counts.buckets[bucket_of(900)], 1);
-        assert_eq!(counts.buckets[bucket_of(20)], 0);
+        assert_eq!(counts.latencies.sum_ns, 40 + 40 + 900);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use heapsnow::units::format_ns;
+use heapsnow_cli::units::format_ns;
 
 /// A latency with the unit that keeps it short: `45 ns`, `1.5 µs`, `12 ms`.
 /// Three significant digits at most, trailing zeros dropped.

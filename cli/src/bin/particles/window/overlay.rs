@@ -3,19 +3,17 @@
 
 use graphics::character::CharacterCache;
 use graphics::{Context, Graphics, Transformed, line, rectangle, text};
-use heapsnow::sim::{HEIGHT, WIDTH};
+use heapsnow_cli::sim::{HEIGHT, WIDTH};
 use piston_window::{G2dTexture, Glyphs};
 
 use super::colors::linear_rgba;
 use super::labels;
-use super::live::{BUCKETS, BUCKETS_PER_DECADE, Counts, DECADES, SLOT_NS, SLOTS};
+use super::live::{Counts, DECADES, SLOT_NS, SLOTS};
 
-/// Bars per decade of latency: 4 of the live buckets make one bar.
+/// Bars per decade of latency.
 pub const BARS_PER_DECADE: usize = 5;
 /// Number of bars.
 pub const BARS: usize = BARS_PER_DECADE * DECADES;
-const BUCKETS_PER_BAR: usize = BUCKETS_PER_DECADE / BARS_PER_DECADE;
-const _: () = assert!(BUCKETS_PER_BAR * BARS == BUCKETS);
 
 /// The overlay's height: the caption, the bars and the axis labels.
 const OVERLAY_HEIGHT: f64 = 180.0;
@@ -135,13 +133,21 @@ impl Overlay {
     }
 }
 
-/// The bar counts: neighbouring buckets added up, `BUCKETS_PER_BAR` at a time.
+/// The bar a latency falls in: bar `i` holds latencies from 10^(i/5) ns up
+/// to the next bar's; 0 ns counts with 1 ns, 10 ms and more in the last bar.
+fn bar_of(latency_ns: u64) -> usize {
+    let bar = (latency_ns.max(1) as f64).log10() * BARS_PER_DECADE as f64;
+    // A hair over, so that exact powers of ten start their own bar.
+    ((bar + 1e-9) as usize).min(BARS - 1)
+}
+
+/// The bar counts: every latency counted, added into its bar.
 pub fn bars(counts: &Counts) -> [u64; BARS] {
-    std::array::from_fn(|bar| {
-        counts.buckets[bar * BUCKETS_PER_BAR..][..BUCKETS_PER_BAR]
-            .iter()
-            .sum()
-    })
+    let mut bars = [0; BARS];
+    for (latency_ns, count) in counts.iter() {
+        bars[bar_of(latency_ns)] += count;
+    }
+    bars
 }
 
 /// Height of a bar as a fraction of the tallest, on a log scale so that the
@@ -156,30 +162,35 @@ fn bar_height(count: u64, tallest: u64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::live::{bucket_of, lower_bound_ns};
     use super::*;
 
-    /// The latency where `bar` starts.
-    fn bar_lower_bound_ns(bar: usize) -> u64 {
-        lower_bound_ns(bar * BUCKETS_PER_BAR)
+    #[test]
+    fn bars_hold_a_fifth_of_a_decade_each() {
+        assert_eq!(bar_of(0), 0);
+        assert_eq!(bar_of(1), 0);
+        assert_eq!(bar_of(10), 5);
+        assert_eq!(bar_of(100), 10);
+        assert_eq!(bar_of(1_000), 15);
+        assert_eq!(bar_of(39), 7); // 10^(8/5) = 39.8
+        assert_eq!(bar_of(40), 8);
+        assert_eq!(bar_of(63), 8); // 10^(9/5) = 63.1
+        assert_eq!(bar_of(64), 9);
+        assert_eq!(bar_of(10_000_000), BARS - 1);
+        assert_eq!(bar_of(u64::MAX), BARS - 1);
     }
 
     #[test]
-    fn bars_add_up_neighbouring_buckets() {
+    fn bars_add_up_every_latency() {
         let mut counts = Counts::default();
-        counts.buckets[bucket_of(40)] += 5; // bucket 32
-        counts.buckets[bucket_of(44)] += 1; // bucket 32
-        counts.buckets[bucket_of(46)] += 2; // bucket 33: same bar
-        counts.buckets[bucket_of(1_000)] += 7; // bucket 60
+        for (latency_ns, times) in [(40, 5), (44, 1), (46, 2), (1_000, 7)] {
+            for _ in 0..times {
+                counts.latencies.record(latency_ns);
+            }
+        }
         let bars = bars(&counts);
         assert_eq!(bars.iter().sum::<u64>(), counts.total());
         assert_eq!(bars[8], 8);
         assert_eq!(bars[15], 7);
-        // Decades start a bar: 5 bars from 10 ns to 100 ns, from 1 µs on at 15.
-        assert_eq!(bar_lower_bound_ns(5), 10);
-        assert_eq!(bar_lower_bound_ns(10), 100);
-        assert_eq!(bar_lower_bound_ns(15), 1_000);
-        assert!(bar_lower_bound_ns(8) <= 40 && 46 < bar_lower_bound_ns(9));
     }
 
     #[test]

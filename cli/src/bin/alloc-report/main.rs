@@ -10,16 +10,15 @@ mod correlation;
 mod live;
 mod load;
 mod plot;
-mod progress;
 mod stats;
 mod summary;
-use heapsnow::units;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use heapsnow_cli::progress::{self, Counting};
+use heapsnow_cli::{args, units};
 
 fn main() -> ExitCode {
     match run() {
@@ -33,8 +32,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let config = cli::Opts::parse().into_config()?;
-    let progress = progress::bytes_bar(load::total_bytes(&config.runs), config.progress);
+    let config = args::parse::<cli::Opts>("alloc-report").into_config()?;
+    let progress = progress::bar(
+        Counting::Bytes,
+        Some(load::total_bytes(&config.runs)),
+        config.progress,
+    );
     let runs = load::load_runs(&config.runs, &progress)?;
     progress.set_message("drawing");
 

@@ -12,8 +12,8 @@ use crate::correlation::SizeLatency;
 use crate::live::LiveMap;
 
 /// Significant digits of the summary's histograms (latency by kind, size
-/// class, lifetimes).
-pub const SIGFIG: u8 = 3;
+/// class, lifetimes): the library's, as in `summary.json`.
+pub use heapsnow::stats::SIGNIFICANT_DIGITS as SIGFIG;
 /// Significant digits of the timeline's per-bucket histograms: there are
 /// hundreds of them, and the chart cannot show a 0.1% difference anyway.
 const TIMELINE_SIGFIG: u8 = 2;
@@ -90,45 +90,9 @@ impl RunStats {
     }
 }
 
-/// Latency of one kind of call.
-pub struct KindStats {
-    /// Every latency, to [`SIGFIG`] significant digits.
-    pub latency_ns: Histogram<u64>,
-    /// Exact sum, for an exact mean.
-    pub sum_ns: u128,
-    /// Exact maximum.
-    pub max_ns: u64,
-}
-
-impl KindStats {
-    fn new() -> KindStats {
-        KindStats {
-            latency_ns: histogram(SIGFIG),
-            sum_ns: 0,
-            max_ns: 0,
-        }
-    }
-
-    fn record(&mut self, latency_ns: u64) {
-        record(&mut self.latency_ns, latency_ns);
-        self.sum_ns += u128::from(latency_ns);
-        self.max_ns = self.max_ns.max(latency_ns);
-    }
-
-    /// Number of calls.
-    pub fn count(&self) -> u64 {
-        self.latency_ns.len()
-    }
-
-    /// Exact mean latency, 0 without calls.
-    pub fn mean_ns(&self) -> f64 {
-        if self.count() == 0 {
-            0.0
-        } else {
-            self.sum_ns as f64 / self.count() as f64
-        }
-    }
-}
+/// Latency of one kind of call: the library's aggregate, the same as
+/// `summary.json`'s.
+pub use heapsnow::stats::Latencies as KindStats;
 
 /// A 2D histogram of (log2 size, log10 latency): the scatter chart drawn as
 /// a density, whatever the number of events.

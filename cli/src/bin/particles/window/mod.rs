@@ -21,7 +21,7 @@ use anyhow::{Result, anyhow, bail};
 use graphics::{clear, rectangle};
 use heapsnow::recorder::{self, without_recording};
 use heapsnow::run::Tap;
-use heapsnow::sim::{HEIGHT, WIDTH, World};
+use heapsnow_cli::sim::{HEIGHT, WIDTH, World};
 use piston_window::texture::TextureSettings;
 use piston_window::wgpu::PresentMode;
 use piston_window::{
