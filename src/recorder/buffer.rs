@@ -152,9 +152,18 @@ struct Owner {
     stalled_at: AtomicU64,
 }
 
-pub(crate) struct ThreadBuffer {
+/// The owner's side of a buffer, on one cache line.
+struct Producer {
     /// Events written; stored by the owner after each event.
-    head: Padded<AtomicU64>,
+    head: AtomicU64,
+    /// The `tail` the owner last read: the drain has released at least this
+    /// much, so the owner reads `tail` itself, a line the drain writes, only
+    /// when this says the buffer may be full.
+    tail_seen: AtomicU64,
+}
+
+pub(crate) struct ThreadBuffer {
+    producer: Padded<Producer>,
     /// Events the drain has copied out; stored by the drain once per sweep.
     tail: Padded<AtomicU64>,
     owner: Padded<Owner>,
@@ -197,7 +206,10 @@ impl ThreadBuffer {
         }
         // The caller holds the re-entry guard: this Box is not recorded.
         Some(Box::leak(Box::new(ThreadBuffer {
-            head: Padded(AtomicU64::new(0)),
+            producer: Padded(Producer {
+                head: AtomicU64::new(0),
+                tail_seen: AtomicU64::new(0),
+            }),
             tail: Padded(AtomicU64::new(0)),
             owner: Padded(Owner {
                 tid: AtomicU32::new(tid),
@@ -231,7 +243,7 @@ impl ThreadBuffer {
 
     /// True when the drain has copied out everything written.
     pub(crate) fn drained(&self) -> bool {
-        self.tail.0.load(Ordering::Acquire) == self.head.0.load(Ordering::Acquire)
+        self.tail.0.load(Ordering::Acquire) == self.producer.0.head.load(Ordering::Acquire)
     }
 
     /// Takes the buffer for thread `tid` (labelled `thread`) if its owner is
@@ -275,15 +287,20 @@ impl ThreadBuffer {
     /// waits forever.
     #[inline(always)]
     pub(crate) fn push(&self, session: &Session, event: RawEvent) -> Result<(), Refused> {
-        let head = self.head.0.load(Ordering::Relaxed);
-        if head - self.tail.0.load(Ordering::Acquire) >= self.capacity {
-            self.wait_for_room(session, head)?;
+        let producer = &self.producer.0;
+        let head = producer.head.load(Ordering::Relaxed);
+        if head - producer.tail_seen.load(Ordering::Relaxed) >= self.capacity {
+            let tail = self.tail.0.load(Ordering::Acquire);
+            producer.tail_seen.store(tail, Ordering::Relaxed);
+            if head - tail >= self.capacity {
+                self.wait_for_room(session, head)?;
+            }
         }
-        // SAFETY: the drain has released this position (the acquire load of
-        // `tail` above or in `wait_for_room` showed it), and only the owner,
-        // this thread, writes.
+        // SAFETY: the drain has released this position (an acquire load of
+        // `tail`, here, earlier or in `wait_for_room`, showed it), and only
+        // the owner, this thread, writes.
         unsafe { (*self.slot(head)).write(event) };
-        self.head.0.store(head + 1, Ordering::Release);
+        self.producer.0.head.store(head + 1, Ordering::Release);
         Ok(())
     }
 
@@ -344,7 +361,7 @@ impl ThreadBuffer {
     /// how many it copied.
     pub(crate) fn take(&self, max: usize, into: &mut Vec<(RawEvent, u32)>) -> usize {
         let tail = self.tail.0.load(Ordering::Acquire);
-        let head = self.head.0.load(Ordering::Acquire);
+        let head = self.producer.0.head.load(Ordering::Acquire);
         let end = head.min(tail + max as u64);
         // Read after `head`: an owner labels the buffer before its first event.
         let thread = self.owner.0.thread.load(Ordering::Relaxed);
