@@ -42,13 +42,15 @@ for strategy in boxed inline pool arena; do
 done
 # The default run with subnormal accelerations flushed to zero.
 run boxed-system-flush system --physics flush "${frames_args[@]}"
-# Recording cost with 1 and 2 busy worlds: best of 3 alternated rounds, since
-# the machine is shared and noisy.
+# Recording cost with 1 and 2 busy worlds: 5 alternated rounds, each a pair
+# with and without recording, quoted as medians with their spread (the
+# machine is shared and noisy). The flushed physics keeps every world busy
+# allocating, rather than slowed by subnormal arithmetic.
 mkdir -p results/runs/threads
-for round in 1 2 3; do
+for round in 1 2 3 4 5; do
     for threads in 1 2; do
-        run "threads/$threads-record-$round" system --threads "$threads" --frames 1000000
-        run "threads/$threads-norecord-$round" system --threads "$threads" --frames 1000000 --no-record
+        run "threads/$threads-record-$round" system --threads "$threads" --frames 1000000 --physics flush
+        run "threads/$threads-norecord-$round" system --threads "$threads" --frames 1000000 --physics flush --no-record
     done
 done
 for strategy in boxed inline pool arena; do

@@ -72,22 +72,32 @@ def derived(runs):
     """Figures computed from pairs of runs."""
     load = lambda name: json.loads((runs / name / "summary.json").read_text())
     out = []
+    median = lambda values: sorted(values)[len(values) // 2]
+    per_event = {}
     for threads in (1, 2):
-        best = lambda mode: min(
-            (json.loads(p.read_text()) for p in runs.glob(f"threads/{threads}-{mode}-*/summary.json")),
-            key=lambda s: s["wall_s"],
+        rounds = sorted(
+            int(p.name.rsplit("-", 1)[1]) for p in runs.glob(f"threads/{threads}-record-*")
         )
-        on, off = best("record"), best("norecord")
-        cost = (on["wall_s"] - off["wall_s"]) * 1e9 / max(on["events_recorded"], 1)
-        # On a loaded machine the best run without recording can still be the slower.
-        adds = f"recording adds {cost:.0f} ns per event to the run" if cost >= 0 else (
-            "recording cost is lost in the machine's noise: the best run without recording was the slower"
-        )
+        pairs = [
+            (load(f"threads/{threads}-record-{r}"), load(f"threads/{threads}-norecord-{r}"))
+            for r in rounds
+        ]
+        costs = [(on["wall_s"] - off["wall_s"]) * 1e9 / max(on["events_recorded"], 1) for on, off in pairs]
+        ratios = [on["wall_s"] / off["wall_s"] for on, off in pairs]
+        per_event[threads] = median(costs)
+        on = pairs[0][0]
+        waits = max(on["waits"] for on, _ in pairs)
         out.append(
-            f"- {threads} busy world{'s' if threads > 1 else ''} ({on['frames']:,} frames in all, best of 3): "
-            f"{adds} ({on['wall_s']:.2f} s against "
-            f"{off['wall_s']:.2f} s without recording, {on['events_recorded']:,} events, "
-            f"drain wait {100 * on['wait_ns'] / (on['wall_s'] * 1e9):.3f} % of wall time)."
+            f"- {threads} busy world{'s' if threads > 1 else ''} ({on['frames']:,} frames in all, "
+            f"flushed physics, {len(pairs)} alternated pairs): recording costs "
+            f"{median(ratios):.3f}x the run without it (pairs {min(ratios):.3f}x to {max(ratios):.3f}x), "
+            f"{median(costs):.0f} ns per event (pairs {min(costs):.0f} to {max(costs):.0f} ns), "
+            f"{on['events_recorded']:,} events a run, {waits} producer waits at most."
+        )
+    if per_event[1] > 0:
+        out.append(
+            f"- Cost per event with 2 busy worlds against 1: {per_event[2] / per_event[1]:.2f}x "
+            "(medians)."
         )
     million = {s: load(f"million-{s}") for s in STRATEGIES}
     boxed_fps = million["boxed"]["frames_per_s"]

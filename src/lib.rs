@@ -63,18 +63,23 @@
 //!
 //! # Limits
 //!
-//! - **Memory.** The event buffer is reserved at the first start, outside
-//!   the global allocator, and kept for later recordings:
-//!   [`Config::capacity_events`](recorder::Config::capacity_events) × 56
-//!   bytes, by default 65,536 × 56 bytes = 3.5 MiB. It is zeroed memory
-//!   from the system, so it becomes resident only as events fill it. A
+//! - **Memory.** Each thread that records gets an event buffer, reserved
+//!   outside the global allocator when it first records:
+//!   [`Config::capacity_events`](recorder::Config::capacity_events) × 48
+//!   bytes, by default 65,536 × 48 bytes = 3 MiB. It is zeroed memory
+//!   from the system, so it becomes resident only as events fill it.
+//!   Buffers are kept and reused, never freed: a thread that exits leaves
+//!   its buffer, once drained, to the next thread that records, so memory
+//!   follows the most threads recording at once (on Linux; elsewhere the
+//!   buffers of exited threads are not reused). A
 //!   [`Recorder`] adds a 1 MiB write buffer for `alloc.tsv` and four
 //!   latency histograms of 216 KiB each. The drain is a thread of its own
 //!   (its stack and, with glibc, a malloc arena: address space, not
 //!   resident memory).
 //! - **Start-up.** A start calibrates the clock: about 3 ms (2 ms to measure
-//!   the TSC's rate against `Instant`, then 20,000 back-to-back reads for
-//!   the resolution and offset), plus starting the drain thread. A
+//!   the TSC's rate against `Instant`, 20,000 back-to-back reads for the
+//!   resolution, 20,000 small System allocations timed two ways for the
+//!   offset), plus starting the drain thread. A
 //!   [`Recorder`] also creates and checks the folder's files; its finish
 //!   syncs `summary.json` and `latency.hgrm` to disk. On a loaded 2-core
 //!   virtual machine start and finish took 6 to 16 ms each.
@@ -84,8 +89,8 @@
 //!   [`recorder::without_recording`]; a child process forked while recording
 //!   (see below).
 //! - **Sinks** run on the drain thread and may allocate, lock and do I/O,
-//!   but must keep up: see [`recorder::Sink`]. When the buffer is full,
-//!   allocating threads wait for the drain (nothing is lost, and the wait is
+//!   but must keep up: see [`recorder::Sink`]. When its buffer is full, an
+//!   allocating thread waits for the drain (nothing is lost, and the wait is
 //!   counted apart, never in a latency); if the drain makes no progress for
 //!   the [stall limit](recorder::Config::stall_limit) (1 s by default),
 //!   they stop waiting and their events are dropped and counted. A sink's
@@ -109,8 +114,10 @@
 //!   (which the kernel picks only for an invariant, synchronised counter),
 //!   the recorder reads `rdtsc`; otherwise `Instant` (the monotonic
 //!   clock). At start it measures the clock's resolution (the most common
-//!   step between two back-to-back reads) and its offset (the mean cost of
-//!   a read, taken off every latency); both are in
+//!   step between two back-to-back reads) and its offset (its own share of
+//!   a timed window: small System allocations timed one by one as the
+//!   recorder times them, against the same timed as one batch; taken off
+//!   every latency); both are in
 //!   [`recorder::Calibration`] and `summary.json` (`timer_floor_ns`,
 //!   `timer_offset_ns`). Latencies near the resolution are the clock's, not
 //!   the allocator's.

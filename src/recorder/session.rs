@@ -20,8 +20,8 @@ use super::state::State;
 pub struct Config {
     /// Events each thread's buffer holds before that thread waits for the
     /// drain (rounded up to a power of two, at least 2). Each takes 48 bytes,
-    /// reserved when a thread first records: the default 16,384 take 768 KiB
-    /// a thread, touched only as far as events fill them.
+    /// reserved when a thread first records: the default 65,536 take 3 MiB
+    /// a thread, resident only as far as events fill them.
     pub capacity_events: usize,
     /// The time source.
     pub clock: ClockSource,
@@ -33,9 +33,10 @@ pub struct Config {
     pub stall_limit: Duration,
 }
 
-/// The default [`Config::capacity_events`]: at the drain's pace (it wakes
-/// every 2 ms) a thread can record 8 million events a second without waiting.
-pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 14;
+/// The default [`Config::capacity_events`]: enough for a thread to go on
+/// recording a million events a second while the drain is held up for 60 ms
+/// (writing a file to a busy disk, say) without waiting.
+pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 16;
 
 /// The default [`Config::stall_limit`].
 pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(1);

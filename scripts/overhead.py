@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""What recording costs a whole run, measured as a user would see it.
+
+Runs `particles --headless` with and without recording (`--no-record`) in
+alternated pairs (recording first, then not, PAIRS times), same seed and
+frames, and times each whole process (wall clock, from start to exit, files
+written) and its peak resident memory (`/usr/bin/time`). A shared
+machine drifts, so each pair gives a ratio; the script prints the median
+ratio with its range, never a best-of.
+
+Also prints the cost per recorded event (median over pairs of the extra wall
+time divided by the events recorded), the producers' waits, and with
+`--startup` the cost of starting and finishing a recording (1-frame runs).
+
+usage: scripts/overhead.py [--pairs N] [--startup] [-- particles options...]
+  e.g. scripts/overhead.py --pairs 8
+       scripts/overhead.py --pairs 6 -- --threads 2 --frames 1000000
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "particles")
+
+
+def run(args, out):
+    """One whole run: wall seconds, peak RSS in MiB, its summary.json."""
+    rss_file = os.path.join(out + ".rss")
+    start = time.perf_counter()
+    # /usr/bin/time reports the child's own peak: a child's rusage from
+    # Python would include Python's memory from before the exec.
+    subprocess.run(
+        ["/usr/bin/time", "-f", "%M", "-o", rss_file,
+         BINARY, "--headless", "--quiet", "--out", out, *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wall_s = time.perf_counter() - start
+    with open(rss_file) as f:
+        peak_mib = int(f.read().split()[-1]) / 1024
+    with open(os.path.join(out, "summary.json")) as f:
+        return wall_s, peak_mib, json.load(f)
+
+
+def spread(values, fmt):
+    return f"{fmt(statistics.median(values))} (pairs: {fmt(min(values))} to {fmt(max(values))})"
+
+
+def measure(pairs, args, work):
+    on, off = [], []
+    for i in range(pairs):
+        print(f"overhead: pair {i + 1} of {pairs}", file=sys.stderr)
+        on.append(run(args, os.path.join(work, "on")))
+        off.append(run([*args, "--no-record"], os.path.join(work, "off")))
+    return on, off
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--startup", action="store_true", help="also time 1-frame runs")
+    parser.add_argument("particles_args", nargs="*", help="options for particles")
+    options = parser.parse_args()
+    subprocess.run(
+        ["cargo", "build", "--release", "--quiet", "--no-default-features", "--bin", "particles"],
+        check=True,
+        cwd=ROOT,
+    )
+    with tempfile.TemporaryDirectory() as work:
+        on, off = measure(options.pairs, options.particles_args, work)
+        ratios = [a[0] / b[0] for a, b in zip(on, off)]
+        per_event = [
+            (a[0] - b[0]) * 1e9 / max(a[2]["events_recorded"], 1) for a, b in zip(on, off)
+        ]
+        summary = on[-1][2]
+        print(f"runs: {options.pairs} alternated pairs of `particles --headless {' '.join(options.particles_args)}`")
+        print(f"events recorded per run: {summary['events_recorded']:,}, dropped: {summary['events_dropped']}")
+        print(f"wall, recording:    {spread([a[0] for a in on], lambda v: f'{v:.2f} s')}")
+        print(f"wall, --no-record:  {spread([b[0] for b in off], lambda v: f'{v:.2f} s')}")
+        print(f"ratio per pair:     {spread(ratios, lambda v: f'{v:.3f}x')}")
+        print(f"cost per event:     {spread(per_event, lambda v: f'{v:.1f} ns')}")
+        print(f"peak RSS, recording:   {spread([a[1] for a in on], lambda v: f'{v:.1f} MiB')}")
+        print(f"peak RSS, --no-record: {spread([b[1] for b in off], lambda v: f'{v:.1f} MiB')}")
+        print(f"producer waits:     {max(a[2]['waits'] for a in on)} at most in a run")
+        if options.startup:
+            on, off = measure(options.pairs, ["--frames", "1"], work)
+            extra_ms = [(a[0] - b[0]) * 1e3 for a, b in zip(on, off)]
+            print(f"start + finish of a recording (1-frame runs): {spread(extra_ms, lambda v: f'{v:.1f} ms')}")
+
+
+if __name__ == "__main__":
+    main()
