@@ -76,7 +76,7 @@ def derived(runs):
     per_event = {}
     for threads in (1, 2):
         rounds = sorted(
-            int(p.name.rsplit("-", 1)[1]) for p in runs.glob(f"threads/{threads}-record-*")
+            int(p.name.rsplit("-", 1)[1]) for p in runs.glob(f"threads/{threads}-record-*") if p.is_dir()
         )
         pairs = [
             (load(f"threads/{threads}-record-{r}"), load(f"threads/{threads}-norecord-{r}"))

@@ -25,7 +25,7 @@ pub enum ClockSource {
 }
 
 /// The counter a recording reads on its allocation path. Chosen per
-/// recording and kept in its ring, so two allocators recording with different
+/// recording and kept with it, so two allocators recording with different
 /// sources never mix their ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TickSource {

@@ -1,6 +1,6 @@
 //! A child forked while a recording runs has no drain thread: recording there
-//! would fill the ring and then wait for room that never comes. A
-//! `pthread_atfork` handler unpublishes every allocator's ring in the child,
+//! would fill its buffer and then wait for room that never comes. A
+//! `pthread_atfork` handler unpublishes every allocator's recording in the child,
 //! so the child's calls pass straight through, unrecorded. fork + exec is
 //! unaffected: the new program starts afresh.
 
@@ -20,7 +20,7 @@ pub(crate) fn register(state: &'static State) {
         #[cfg(unix)]
         // SAFETY: `in_child` is an `extern "C" fn()` that only does atomic
         // loads and stores, which is async-signal-safe as a fork handler
-        // must be. A failure (ENOMEM) leaves children recording into a ring
+        // must be. A failure (ENOMEM) leaves children recording into a buffer
         // nobody drains; the stall limit still keeps them from hanging.
         unsafe {
             libc::pthread_atfork(None, None, Some(in_child));

@@ -4,9 +4,10 @@
 //! while a [`Recording`] runs, times every `alloc`, `alloc_zeroed`, `realloc`
 //! and `dealloc` of the process. The allocation path never allocates, never
 //! locks, never prints and never panics: it reads the clock around the backing
-//! call and writes a fixed-size event into a ring reserved up front. A drain
-//! thread empties the ring into a [`Sink`]. When the ring is full the
-//! allocating thread waits for the drain, so nothing is lost; that wait is
+//! call and writes a fixed-size event into the calling thread's own buffer,
+//! reserved outside the global allocator. A drain thread empties every
+//! thread's buffer into a [`Sink`]. When its buffer is full an allocating
+//! thread waits for the drain, so nothing is lost; that wait is
 //! counted apart and never folded into a latency. Only if the drain makes no
 //! progress at all for [`Config::stall_limit`] (a sink that blocks) does a
 //! waiting thread stop waiting: its event is dropped and counted, so the

@@ -169,7 +169,7 @@ pub(crate) fn start<S: Sink>(
     );
     let drain_control = DrainControl::new();
     // The drain must never record itself, not even the standard library's
-    // work as the thread starts: the ring is published only once the drain
+    // work as the thread starts: the recording is published only once the drain
     // has marked its thread as ignored.
     let (ready, is_ready) = mpsc::sync_channel(1);
     let drain = {

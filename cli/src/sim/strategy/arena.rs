@@ -202,17 +202,8 @@ impl Arena {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::strategy::Storage;
+    use crate::sim::strategy::{Storage, particle_at};
     use crate::sim::{Strategy, World};
-
-    fn particle_at(x: f64) -> Particle {
-        Particle {
-            position: [x, 0.0],
-            velocity: [0.0; 2],
-            acceleration: [0.0; 2],
-            color: [1.0; 4],
-        }
-    }
 
     fn xs(arena: &Arena) -> Vec<f64> {
         let mut xs = Vec::new();

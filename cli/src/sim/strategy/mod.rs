@@ -151,6 +151,17 @@ impl Storage {
     }
 }
 
+/// A still particle at `x`, for the strategies' tests.
+#[cfg(test)]
+pub(crate) fn particle_at(x: f64) -> Particle {
+    Particle {
+        position: [x, 0.0],
+        velocity: [0.0; 2],
+        acceleration: [0.0; 2],
+        color: [1.0; 4],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
