@@ -81,8 +81,8 @@
 //!   resolution, 20,000 small System allocations timed two ways for the
 //!   offset), plus starting the drain thread. A
 //!   [`Recorder`] also creates and checks the folder's files; its finish
-//!   syncs `summary.json` and `latency.hgrm` to disk. On a loaded 2-core
-//!   virtual machine start and finish took 6 to 16 ms each.
+//!   syncs `summary.json` and `latency.hgrm` to disk. On a 2-core virtual
+//!   machine, start and finish together took about 4 ms.
 //! - **What is not recorded.** Anything before the start and after the
 //!   finish; the recorder's own drain thread, from its first instruction
 //!   (and so a sink's work); code run inside

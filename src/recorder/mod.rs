@@ -16,7 +16,10 @@
 //! Not recorded: anything before [`ReportingAllocator::start`] and after
 //! [`Recording::finish`], the recorder's own threads (the drain, from its
 //! first instruction), code run inside [`without_recording`], and a child
-//! process forked while recording (it passes straight through).
+//! process forked while recording (it passes straight through). A call on
+//! another thread that is still running while `finish` ends the recording
+//! may be left out: every call that returned before `finish` was called is
+//! in.
 
 mod buffer;
 mod clock;
