@@ -111,7 +111,6 @@ impl Level {
 
 /// A measurement: one level per spin length, and the recording's clock.
 pub struct Measurement {
-    pub spins: Vec<u64>,
     pub levels: Vec<Level>,
     pub calibration: Calibration,
 }
@@ -182,13 +181,12 @@ pub fn measure(levels: &Levels, rounds: usize, batch_ns: f64) -> Measurement {
         })
         .collect();
     Measurement {
-        spins: spins.to_vec(),
         levels,
         calibration,
     }
 }
 
-/// Spin lengths for costs from a few ns to several µs on this machine.
+/// The spin length of each cost level, and what one spin iteration costs.
 pub struct Levels {
     pub spins: Vec<u64>,
     pub per_spin_ns: f64,

@@ -113,7 +113,6 @@ pub struct Recording<S: Sink> {
     control: Arc<DrainControl>,
     drain: Option<JoinHandle<DrainOutcome<S>>>,
     calibration: Calibration,
-    stall_limit: Duration,
     started: Instant,
     /// The process that started the recording: a forked child is another.
     pid: u32,
@@ -200,7 +199,6 @@ pub(crate) fn start<S: Sink>(
         control: drain_control,
         drain: Some(drain),
         calibration,
-        stall_limit: config.stall_limit,
         started: Instant::now(),
         pid: std::process::id(),
     })
@@ -288,11 +286,11 @@ impl<S: Sink> Recording<S> {
             if now != heartbeat {
                 heartbeat = now;
                 last_progress = Instant::now();
-            } else if last_progress.elapsed() >= self.stall_limit {
+            } else if last_progress.elapsed() >= self.session.stall_limit {
                 self.control.abandon();
                 // Dropping the handle detaches the thread.
                 return Err(FinishError::DrainStalled {
-                    stall_limit: self.stall_limit,
+                    stall_limit: self.session.stall_limit,
                 });
             }
         }
