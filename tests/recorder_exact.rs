@@ -29,6 +29,7 @@ struct Call {
     align_bytes: u64,
     addr: u64,
     old_addr: Option<u64>,
+    old_size_bytes: Option<u64>,
 }
 
 fn calls_of_this_thread(events: &[Event]) -> Vec<Call> {
@@ -42,6 +43,7 @@ fn calls_of_this_thread(events: &[Event]) -> Vec<Call> {
             align_bytes: e.align_bytes,
             addr: e.addr,
             old_addr: e.old_addr,
+            old_size_bytes: e.old_size_bytes,
         })
         .collect()
 }
@@ -82,6 +84,7 @@ fn record_known_calls(clock: ClockSource) {
             align_bytes: 8,
             addr: a as u64,
             old_addr: None,
+            old_size_bytes: None,
         },
         Call {
             kind: Kind::AllocZeroed,
@@ -89,6 +92,7 @@ fn record_known_calls(clock: ClockSource) {
             align_bytes: 64,
             addr: z as u64,
             old_addr: None,
+            old_size_bytes: None,
         },
         Call {
             kind: Kind::Realloc,
@@ -96,6 +100,7 @@ fn record_known_calls(clock: ClockSource) {
             align_bytes: 8,
             addr: r as u64,
             old_addr: Some(a as u64),
+            old_size_bytes: Some(80),
         },
         Call {
             kind: Kind::Dealloc,
@@ -103,6 +108,7 @@ fn record_known_calls(clock: ClockSource) {
             align_bytes: 64,
             addr: z as u64,
             old_addr: None,
+            old_size_bytes: None,
         },
         Call {
             kind: Kind::Dealloc,
@@ -110,6 +116,7 @@ fn record_known_calls(clock: ClockSource) {
             align_bytes: 8,
             addr: r as u64,
             old_addr: None,
+            old_size_bytes: None,
         },
     ];
     assert_eq!(calls_of_this_thread(&finished.sink.0), expected);

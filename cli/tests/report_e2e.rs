@@ -67,6 +67,8 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
                 thread: 1,
                 addr: next_addr,
                 old_addr: None,
+                old_size_bytes: None,
+                stack: None,
             }
         } else {
             let i = rng.below(live.len() as u64) as usize;
@@ -83,6 +85,8 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
                     thread: 1,
                     addr: next_addr,
                     old_addr: Some(addr),
+                    old_size_bytes: None,
+                    stack: None,
                 }
             } else {
                 Event {
@@ -94,6 +98,8 @@ fn events(n: usize, seed: u64) -> Vec<Event> {
                     thread: 2,
                     addr,
                     old_addr: None,
+                    old_size_bytes: None,
+                    stack: None,
                 }
             }
         };

@@ -31,7 +31,12 @@ const YIELD_FOR: Duration = Duration::from_millis(1);
 const NAP: Duration = Duration::from_micros(50);
 
 /// One event as the allocation path writes it: raw ticks, no conversion.
+///
+/// An event with a captured call stack is followed in its buffer by the
+/// stack's return addresses, [`FRAMES_PER_SLOT`] to a slot, published
+/// together with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct RawEvent {
     pub start_ticks: u64,
     pub latency_ticks: u64,
@@ -39,10 +44,60 @@ pub(crate) struct RawEvent {
     pub addr: u64,
     /// Realloc only; 0 otherwise.
     pub old_addr: u64,
+    /// Realloc only; 0 otherwise.
+    pub old_size_bytes: u64,
     /// The recording it was written for.
     pub generation: u32,
     pub align_log2: u8,
     pub kind: u8,
+    /// Return addresses in the slots that follow; 0 when no stack was taken.
+    pub stack_frames: u8,
+    /// Why the stack was taken: [`STACK_SLOW`] and/or [`STACK_SAMPLED`].
+    pub stack_why: u8,
+}
+
+/// [`RawEvent::stack_why`]: slower than the recording's threshold.
+pub(crate) const STACK_SLOW: u8 = 1;
+/// [`RawEvent::stack_why`]: its thread's N-th allocating call.
+pub(crate) const STACK_SAMPLED: u8 = 2;
+/// Return addresses one slot holds.
+pub(crate) const FRAMES_PER_SLOT: usize = size_of::<RawEvent>() / size_of::<u64>();
+const _: () = assert!(size_of::<RawEvent>() == FRAMES_PER_SLOT * size_of::<u64>());
+
+/// Slots an event with `frames` return addresses takes.
+fn slots_for(frames: usize) -> u64 {
+    1 + frames.div_ceil(FRAMES_PER_SLOT) as u64
+}
+
+/// One event as the drain takes it out of a buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Taken {
+    pub raw: RawEvent,
+    /// The thread number of the buffer's owner.
+    pub thread: u32,
+    /// Where its return addresses start in the drain's frame list
+    /// (`raw.stack_frames` of them).
+    pub frames_at: usize,
+}
+
+/// When the allocating threads capture call stacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StackPolicy {
+    /// Capture for calls of at least this many ticks; `u64::MAX` for none.
+    pub over_ticks: u64,
+    /// Capture every N-th allocating call of each thread; 0 for none.
+    pub every: u64,
+}
+
+impl StackPolicy {
+    pub(crate) const OFF: StackPolicy = StackPolicy {
+        over_ticks: u64::MAX,
+        every: 0,
+    };
+
+    pub(crate) fn is_on(&self) -> bool {
+        *self != StackPolicy::OFF
+    }
 }
 
 /// Keeps fields written by different threads on separate cache lines.
@@ -61,6 +116,8 @@ pub(crate) struct Session {
     pub capacity: usize,
     /// How long a producer waits for a drain that makes no progress.
     pub stall_limit: Duration,
+    /// When to capture call stacks.
+    pub stacks: StackPolicy,
     /// Set when the recording ends: waiting producers give up.
     closed: AtomicBool,
     /// The drain thread, woken by a producer that finds its buffer full.
@@ -89,6 +146,7 @@ impl Session {
         clock: TickSource,
         capacity: usize,
         stall_limit: Duration,
+        stacks: StackPolicy,
     ) -> &'static Session {
         // The caller holds the re-entry guard: this Box is not recorded.
         Box::leak(Box::new(Session {
@@ -96,6 +154,7 @@ impl Session {
             clock,
             capacity,
             stall_limit,
+            stacks,
             closed: AtomicBool::new(false),
             drain: OnceLock::new(),
             counters: Padded(Counters::default()),
@@ -160,6 +219,8 @@ struct Producer {
     /// much, so the owner reads `tail` itself, a line the drain writes, only
     /// when this says the buffer may be full.
     tail_seen: AtomicU64,
+    /// Allocating calls left before the next sampled stack.
+    until_sample: AtomicU64,
 }
 
 pub(crate) struct ThreadBuffer {
@@ -209,6 +270,7 @@ impl ThreadBuffer {
             producer: Padded(Producer {
                 head: AtomicU64::new(0),
                 tail_seen: AtomicU64::new(0),
+                until_sample: AtomicU64::new(0),
             }),
             tail: Padded(AtomicU64::new(0)),
             owner: Padded(Owner {
@@ -287,25 +349,73 @@ impl ThreadBuffer {
     /// waits forever.
     #[inline(always)]
     pub(crate) fn push(&self, session: &Session, event: RawEvent) -> Result<(), Refused> {
+        self.push_with_frames(session, event, &[])
+    }
+
+    /// Owner side: adds an event and the return addresses of its call stack
+    /// (as many as the buffer can ever hold: see [`max_frames`](Self::max_frames)),
+    /// all published at once.
+    #[inline(always)]
+    pub(crate) fn push_with_frames(
+        &self,
+        session: &Session,
+        mut event: RawEvent,
+        frames: &[u64],
+    ) -> Result<(), Refused> {
+        let frames = &frames[..frames.len().min(self.max_frames())];
+        let slots = slots_for(frames.len());
         let producer = &self.producer.0;
         let head = producer.head.load(Ordering::Relaxed);
-        if head - producer.tail_seen.load(Ordering::Relaxed) >= self.capacity {
+        if head + slots - producer.tail_seen.load(Ordering::Relaxed) > self.capacity {
             let tail = self.tail.0.load(Ordering::Acquire);
             producer.tail_seen.store(tail, Ordering::Relaxed);
-            if head - tail >= self.capacity {
-                self.wait_for_room(session, head)?;
+            if head + slots - tail > self.capacity {
+                self.wait_for_room(session, head, slots)?;
             }
         }
-        // SAFETY: the drain has released this position (an acquire load of
+        event.stack_frames = frames.len() as u8;
+        // SAFETY: the drain has released these positions (an acquire load of
         // `tail`, here, earlier or in `wait_for_room`, showed it), and only
         // the owner, this thread, writes.
         unsafe { (*self.slot(head)).write(event) };
-        self.producer.0.head.store(head + 1, Ordering::Release);
+        for (slot, chunk) in frames.chunks(FRAMES_PER_SLOT).enumerate() {
+            let mut words = [0u64; FRAMES_PER_SLOT];
+            words[..chunk.len()].copy_from_slice(chunk);
+            // SAFETY: as above; a slot is `FRAMES_PER_SLOT` words (checked at
+            // compile time) and aligned for them.
+            unsafe {
+                self.slot(head + 1 + slot as u64)
+                    .cast::<[u64; FRAMES_PER_SLOT]>()
+                    .write(words)
+            };
+        }
+        self.producer.0.head.store(head + slots, Ordering::Release);
         Ok(())
     }
 
+    /// The most return addresses an event can carry in this buffer: all
+    /// its slots but the event's own, and no more than `u8` counts.
+    pub(crate) fn max_frames(&self) -> usize {
+        ((self.capacity as usize - 1) * FRAMES_PER_SLOT).min(u8::MAX as usize)
+    }
+
+    /// Owner side: counts an allocating call and says whether it is the one
+    /// in `every` whose stack is sampled.
+    #[inline]
+    pub(crate) fn sample_due(&self, every: u64) -> bool {
+        let until = &self.producer.0.until_sample;
+        let left = until.load(Ordering::Relaxed);
+        if left <= 1 {
+            until.store(every, Ordering::Relaxed);
+            true
+        } else {
+            until.store(left - 1, Ordering::Relaxed);
+            false
+        }
+    }
+
     #[cold]
-    fn wait_for_room(&self, session: &Session, head: u64) -> Result<(), Refused> {
+    fn wait_for_room(&self, session: &Session, head: u64, slots: u64) -> Result<(), Refused> {
         let mut tail = self.tail.0.load(Ordering::Acquire);
         let counters = &session.counters.0;
         let stalled_at = &self.owner.0.stalled_at;
@@ -325,7 +435,7 @@ impl ThreadBuffer {
                 break Err(Refused::Closed);
             }
             let now_tail = self.tail.0.load(Ordering::Acquire);
-            if head - now_tail < self.capacity {
+            if head + slots - now_tail <= self.capacity {
                 break Ok(());
             }
             if spins < SPINS {
@@ -356,23 +466,45 @@ impl ThreadBuffer {
         outcome
     }
 
-    /// Drain side: copies out up to `max` published events, in order, with
-    /// the thread number they belong to, and releases their slots. Returns
-    /// how many it copied.
-    pub(crate) fn take(&self, max: usize, into: &mut Vec<(RawEvent, u32)>) -> usize {
+    /// Drain side: copies out about `max` published events (never half of
+    /// an event with its stack), in order, with the thread number they belong
+    /// to, appending stacks' return addresses to `frames`; releases their
+    /// slots. Returns how many events it copied.
+    pub(crate) fn take(&self, max: usize, into: &mut Vec<Taken>, frames: &mut Vec<u64>) -> usize {
         let tail = self.tail.0.load(Ordering::Acquire);
         let head = self.producer.0.head.load(Ordering::Acquire);
-        let end = head.min(tail + max as u64);
         // Read after `head`: an owner labels the buffer before its first event.
         let thread = self.owner.0.thread.load(Ordering::Relaxed);
-        for position in tail..end {
+        let mut position = tail;
+        let mut taken = 0;
+        while position < head && taken < max {
             // SAFETY: positions below `head` are published (the acquire load
             // saw the owner's release store), and the owner does not write
-            // them again until `tail` passes them.
-            into.push((unsafe { (*self.slot(position)).assume_init() }, thread));
+            // them again until `tail` passes them. The owner publishes an
+            // event and its frames with one store, so they are all below `head`.
+            let raw = unsafe { (*self.slot(position)).assume_init() };
+            let frames_at = frames.len();
+            let count = raw.stack_frames as usize;
+            for slot in 0..slots_for(count) - 1 {
+                // SAFETY: as above, and a slot holds `FRAMES_PER_SLOT` words.
+                let words = unsafe {
+                    self.slot(position + 1 + slot)
+                        .cast::<[u64; FRAMES_PER_SLOT]>()
+                        .read()
+                };
+                let left = count - slot as usize * FRAMES_PER_SLOT;
+                frames.extend_from_slice(&words[..left.min(FRAMES_PER_SLOT)]);
+            }
+            into.push(Taken {
+                raw,
+                thread,
+                frames_at,
+            });
+            position += slots_for(count);
+            taken += 1;
         }
-        self.tail.0.store(end, Ordering::Release);
-        (end - tail) as usize
+        self.tail.0.store(position, Ordering::Release);
+        taken
     }
 }
 
@@ -390,11 +522,14 @@ mod tests {
             generation: 1,
             align_log2: 3,
             kind: 0,
+            old_size_bytes: 0,
+            stack_frames: 0,
+            stack_why: 0,
         }
     }
 
     fn session(stall_limit: Duration) -> &'static Session {
-        Session::leak_new(1, TickSource::Monotonic, 2, stall_limit)
+        Session::leak_new(1, TickSource::Monotonic, 2, stall_limit, StackPolicy::OFF)
     }
 
     #[test]
@@ -405,10 +540,11 @@ mod tests {
             assert_eq!(buffer.push(session, event(size)), Ok(()));
         }
         let mut taken = Vec::new();
-        assert_eq!(buffer.take(2, &mut taken), 2);
+        let mut frames = Vec::new();
+        assert_eq!(buffer.take(2, &mut taken, &mut frames), 2);
         assert_eq!(buffer.push(session, event(3)), Ok(()));
-        assert_eq!(buffer.take(10, &mut taken), 2);
-        let sizes: Vec<(u64, u32)> = taken.iter().map(|(e, t)| (e.size_bytes, *t)).collect();
+        assert_eq!(buffer.take(10, &mut taken, &mut frames), 2);
+        let sizes: Vec<(u64, u32)> = taken.iter().map(|t| (t.raw.size_bytes, t.thread)).collect();
         assert_eq!(sizes, [(0, 7), (1, 7), (2, 7), (3, 7)]);
         assert!(buffer.drained());
     }
@@ -423,11 +559,12 @@ mod tests {
             }
         });
         let mut taken = Vec::new();
+        let mut frames = Vec::new();
         while taken.len() < 1000 {
-            buffer.take(1, &mut taken);
+            buffer.take(1, &mut taken, &mut frames);
         }
         producer.join().unwrap();
-        let sizes: Vec<u64> = taken.iter().map(|(e, _)| e.size_bytes).collect();
+        let sizes: Vec<u64> = taken.iter().map(|t| t.raw.size_bytes).collect();
         assert_eq!(sizes, (0..1000).collect::<Vec<_>>());
         let totals = session.wait_totals();
         assert!(
@@ -458,10 +595,11 @@ mod tests {
         );
         assert_eq!(session.wait_totals().dropped, 2);
         let mut taken = Vec::new();
-        assert_eq!(buffer.take(1, &mut taken), 1);
+        let mut frames = Vec::new();
+        assert_eq!(buffer.take(1, &mut taken, &mut frames), 1);
         assert_eq!(buffer.push(session, event(4)), Ok(()));
-        buffer.take(10, &mut taken);
-        let sizes: Vec<u64> = taken.iter().map(|(e, _)| e.size_bytes).collect();
+        buffer.take(10, &mut taken, &mut frames);
+        let sizes: Vec<u64> = taken.iter().map(|t| t.raw.size_bytes).collect();
         assert_eq!(sizes, [0, 1, 4]);
     }
 
@@ -475,5 +613,55 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         session.close();
         assert_eq!(waiter.join().unwrap(), Err(Refused::Closed));
+    }
+
+    #[test]
+    fn stacks_travel_with_their_events_across_the_ring_end() {
+        let buffer = ThreadBuffer::leak_new(0, 8, 99, 1).unwrap();
+        let session = session(Duration::from_secs(10));
+        let mut taken = Vec::new();
+        let mut frames = Vec::new();
+        let stack: Vec<u64> = (100..109).collect();
+        for round in 0..5u64 {
+            buffer.push(session, event(round)).unwrap();
+            let frames_here = &stack[..(round as usize * 2 + 1).min(stack.len())];
+            buffer
+                .push_with_frames(session, event(round + 100), frames_here)
+                .unwrap();
+            assert_eq!(buffer.take(usize::MAX, &mut taken, &mut frames), 2);
+        }
+        let with_frames: Vec<(u64, Vec<u64>)> = taken
+            .iter()
+            .map(|t| {
+                let count = t.raw.stack_frames as usize;
+                (t.raw.size_bytes, frames[t.frames_at..t.frames_at + count].to_vec())
+            })
+            .collect();
+        for round in 0..5u64 {
+            assert_eq!(with_frames[round as usize * 2], (round, vec![]));
+            let expected = stack[..(round as usize * 2 + 1).min(stack.len())].to_vec();
+            assert_eq!(with_frames[round as usize * 2 + 1], (round + 100, expected));
+        }
+        assert!(buffer.drained());
+    }
+
+    #[test]
+    fn a_stack_is_cut_to_what_the_buffer_can_hold() {
+        let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
+        let session = session(Duration::from_secs(10));
+        let stack: Vec<u64> = (1..=40).collect();
+        buffer.push_with_frames(session, event(7), &stack).unwrap();
+        let mut taken = Vec::new();
+        let mut frames = Vec::new();
+        assert_eq!(buffer.take(10, &mut taken, &mut frames), 1);
+        assert_eq!(taken[0].raw.stack_frames as usize, FRAMES_PER_SLOT);
+        assert_eq!(frames, stack[..FRAMES_PER_SLOT]);
+    }
+
+    #[test]
+    fn every_nth_call_is_sampled() {
+        let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
+        let due: Vec<bool> = (0..7).map(|_| buffer.sample_due(3)).collect();
+        assert_eq!(due, [true, false, false, true, false, false, true]);
     }
 }

@@ -105,6 +105,25 @@ impl Calibration {
             .max(0.0) as u64
     }
 
+    /// The fewest ticks a timed window must span for
+    /// [`latency_ns`](Self::latency_ns) to report at least `ns`: the
+    /// allocation path compares raw ticks with it.
+    pub fn ticks_for_latency_ns(&self, ns: u64) -> u64 {
+        let (mut low, mut high) = (0u64, u64::MAX);
+        if self.latency_ns(high) < ns {
+            return u64::MAX;
+        }
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.latency_ns(middle) >= ns {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        low
+    }
+
     /// A tick reading, as nanoseconds since the epoch (0 if before it).
     #[inline]
     pub fn since_epoch_ns(&self, ticks: u64) -> u64 {

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::buffer::{RawEvent, Session};
+use std::collections::HashMap;
+
+use super::buffer::{RawEvent, STACK_SAMPLED, STACK_SLOW, Session, Taken};
 use super::clock::Calibration;
-use super::event::{Event, Kind};
+use super::event::{Event, Kind, StackRef};
 use super::state::State;
 
 /// Where the drain delivers events.
@@ -37,6 +39,15 @@ pub trait Sink: Send + 'static {
     /// Takes the next batch of events, in the order they were recorded. After
     /// an error the sink gets no more batches.
     fn write(&mut self, events: &[Event]) -> std::io::Result<()>;
+
+    /// Takes a call stack captured while recording: its return addresses,
+    /// innermost first (the recorder's own frames included), and the number
+    /// events refer to it by ([`StackRef::id`]). Each distinct stack comes
+    /// once, before the first batch with an event that has it.
+    fn stack(&mut self, id: u32, frames: &[u64]) -> std::io::Result<()> {
+        let _ = (id, frames);
+        Ok(())
+    }
 
     /// Called once after the last batch, unless a batch failed; flush here.
     fn finish(&mut self) -> std::io::Result<()> {
@@ -138,7 +149,9 @@ pub(crate) fn run<S: Sink>(
     calibration: Calibration,
     mut sink: S,
 ) -> DrainOutcome<S> {
-    let mut taken = Vec::new();
+    let mut taken: Vec<Taken> = Vec::new();
+    let mut frames = Vec::new();
+    let mut stacks = Stacks::default();
     let mut batch = Vec::with_capacity(BATCH_EVENTS);
     let mut drained = 0u64;
     let mut delivered = 0u64;
@@ -150,31 +163,37 @@ pub(crate) fn run<S: Sink>(
         }
         let stopping = control.stopping.load(Ordering::Acquire);
         taken.clear();
+        frames.clear();
         let mut threads = 0;
         for buffer in state.buffers() {
-            if buffer.take(SWEEP_EVENTS_PER_BUFFER, &mut taken) > 0 {
+            if buffer.take(SWEEP_EVENTS_PER_BUFFER, &mut taken, &mut frames) > 0 {
                 threads += 1;
             }
         }
         let found = taken.len();
         // Left late by a recording that has ended.
-        taken.retain(|(event, _)| event.generation == session.generation);
+        taken.retain(|event| event.raw.generation == session.generation);
         if threads > 1 {
-            taken.sort_by_key(|(event, _)| event.start_ticks);
+            taken.sort_by_key(|event| event.raw.start_ticks);
         }
         drained += taken.len() as u64;
         control.drained.store(drained, Ordering::Relaxed);
         for chunk in taken.chunks(BATCH_EVENTS) {
             batch.clear();
-            batch.extend(
-                chunk
-                    .iter()
-                    .map(|(raw, thread)| convert(raw, *thread, &calibration)),
-            );
+            batch.extend(chunk.iter().map(|event| {
+                let stack = stacks.refer(event, &frames);
+                convert(&event.raw, event.thread, stack, &calibration)
+            }));
             // After a failure keep draining, so producers never wait forever,
             // but deliver nothing more.
             if trouble.is_none() {
-                match deliver(|| sink.write(&batch)) {
+                let result = deliver(|| {
+                    for (id, frames) in stacks.take_new() {
+                        sink.stack(id, frames)?;
+                    }
+                    sink.write(&batch)
+                });
+                match result {
                     Ok(()) => delivered += batch.len() as u64,
                     Err(e) => {
                         trouble = Some(e);
@@ -225,7 +244,56 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-fn convert(raw: &RawEvent, thread: u32, calibration: &Calibration) -> Event {
+/// The distinct stacks of a recording, numbered in the order they are seen.
+#[derive(Default)]
+struct Stacks {
+    ids: HashMap<Box<[u64]>, u32>,
+    all: Vec<Box<[u64]>>,
+    /// The first id the sink has not been told about.
+    told: usize,
+}
+
+impl Stacks {
+    /// The stack of `event`, if it has one, numbered.
+    fn refer(&mut self, event: &Taken, frames: &[u64]) -> Option<StackRef> {
+        let raw = &event.raw;
+        if raw.stack_why == 0 {
+            return None;
+        }
+        let frames = &frames[event.frames_at..event.frames_at + raw.stack_frames as usize];
+        let id = match self.ids.get(frames) {
+            Some(&id) => id,
+            None => {
+                let id = self.all.len() as u32;
+                self.ids.insert(frames.into(), id);
+                self.all.push(frames.into());
+                id
+            }
+        };
+        Some(StackRef {
+            id,
+            slow: raw.stack_why & STACK_SLOW != 0,
+            sampled: raw.stack_why & STACK_SAMPLED != 0,
+        })
+    }
+
+    /// The stacks numbered since the last call, to tell the sink.
+    fn take_new(&mut self) -> impl Iterator<Item = (u32, &[u64])> {
+        let new = self.told..self.all.len();
+        self.told = self.all.len();
+        self.all[new.clone()]
+            .iter()
+            .zip(new)
+            .map(|(frames, id)| (id as u32, &frames[..]))
+    }
+}
+
+fn convert(
+    raw: &RawEvent,
+    thread: u32,
+    stack: Option<StackRef>,
+    calibration: &Calibration,
+) -> Event {
     let kind = Kind::from_u8(raw.kind);
     Event {
         kind,
@@ -236,5 +304,7 @@ fn convert(raw: &RawEvent, thread: u32, calibration: &Calibration) -> Event {
         thread,
         addr: raw.addr,
         old_addr: (kind == Kind::Realloc).then_some(raw.old_addr),
+        old_size_bytes: (kind == Kind::Realloc).then_some(raw.old_size_bytes),
+        stack,
     }
 }

@@ -83,4 +83,45 @@ pub struct Event {
     pub addr: u64,
     /// Realloc only: the address given back.
     pub old_addr: Option<u64>,
+    /// Realloc only: the size given back, so the live heap can be followed.
+    pub old_size_bytes: Option<u64>,
+    /// The call stack captured for this event, if one was (see
+    /// [`Config::stacks_over`](super::Config::stacks_over) and
+    /// [`Config::stacks_every`](super::Config::stacks_every)).
+    pub stack: Option<StackRef>,
+}
+
+/// Which captured call stack an event has, and why it was captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackRef {
+    /// The stack's number within its recording: the sink is told its frames
+    /// ([`Sink::stack`](super::Sink::stack)) before the first event that has it.
+    pub id: u32,
+    /// The call was slower than [`Config::stacks_over`](super::Config::stacks_over).
+    pub slow: bool,
+    /// The call was its thread's N-th allocating call
+    /// ([`Config::stacks_every`](super::Config::stacks_every)).
+    pub sampled: bool,
+}
+
+impl StackRef {
+    /// Why the stack was captured, as `alloc.tsv` says it: `slow`,
+    /// `sampled` or `slow+sampled`.
+    pub fn reason(&self) -> &'static str {
+        match (self.slow, self.sampled) {
+            (true, true) => "slow+sampled",
+            (true, false) => "slow",
+            _ => "sampled",
+        }
+    }
+
+    /// The flags of a [`reason`](StackRef::reason) string.
+    pub fn parse_reason(reason: &str) -> Option<(bool, bool)> {
+        match reason {
+            "slow+sampled" => Some((true, true)),
+            "slow" => Some((true, false)),
+            "sampled" => Some((false, true)),
+            _ => None,
+        }
+    }
 }

@@ -28,20 +28,21 @@ mod event;
 mod fork;
 mod guard;
 mod session;
+mod stack;
 mod state;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
 pub use clock::{Calibration, ClockSource, TickSource};
 pub use drain::Sink;
-pub use event::{Event, Kind, UnknownKind};
+pub use event::{Event, Kind, StackRef, UnknownKind};
 pub use guard::{thread_number, without_recording};
 pub use session::{
     Config, DEFAULT_CAPACITY_EVENTS, DEFAULT_STALL_LIMIT, FinishError, Finished, Recording,
     StartError,
 };
 
-use buffer::RawEvent;
+use buffer::{RawEvent, STACK_SAMPLED, STACK_SLOW};
 use guard::Guard;
 use state::State;
 
@@ -88,6 +89,7 @@ impl<A> ReportingAllocator<A> {
         layout: Layout,
         size_bytes: usize,
         old_addr: u64,
+        old_size_bytes: usize,
         call: impl FnOnce() -> *mut u8,
     ) -> *mut u8 {
         let Some(session) = self.state.session() else {
@@ -107,21 +109,38 @@ impl<A> ReportingAllocator<A> {
         let start_ticks = clock.now_ticks();
         let ptr = call();
         let latency_ticks = clock.now_ticks().saturating_sub(start_ticks);
+        let event = RawEvent {
+            start_ticks,
+            latency_ticks,
+            size_bytes: size_bytes as u64,
+            addr: ptr as u64,
+            old_addr,
+            old_size_bytes: old_size_bytes as u64,
+            generation: session.generation,
+            align_log2: layout.align().trailing_zeros() as u8,
+            kind: kind as u8,
+            stack_frames: 0,
+            stack_why: 0,
+        };
+        let stacks = &session.stacks;
+        if stacks.is_on() {
+            let mut why = 0;
+            if latency_ticks >= stacks.over_ticks {
+                why |= STACK_SLOW;
+            }
+            if stacks.every != 0 && kind != Kind::Dealloc && buffer.sample_due(stacks.every) {
+                why |= STACK_SAMPLED;
+            }
+            if why != 0 {
+                // Still inside the guard: whatever the unwinder allocates
+                // passes through unrecorded.
+                let _ = stack::push_with_stack(buffer, session, event, why);
+                return ptr;
+            }
+        }
         // A refused event is counted (dropped) or belongs to no recording
         // (closed): either way the call itself has succeeded.
-        let _ = buffer.push(
-            session,
-            RawEvent {
-                start_ticks,
-                latency_ticks,
-                size_bytes: size_bytes as u64,
-                addr: ptr as u64,
-                old_addr,
-                generation: session.generation,
-                align_log2: layout.align().trailing_zeros() as u8,
-                kind: kind as u8,
-            },
-        );
+        let _ = buffer.push(session, event);
         ptr
     }
 }
@@ -133,7 +152,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ReportingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
-        self.observe(Kind::Alloc, layout, layout.size(), 0, || unsafe {
+        self.observe(Kind::Alloc, layout, layout.size(), 0, 0, || unsafe {
             self.inner.alloc(layout)
         })
     }
@@ -141,7 +160,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ReportingAllocator<A> {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `alloc_zeroed`'s contract for `layout`.
-        self.observe(Kind::AllocZeroed, layout, layout.size(), 0, || unsafe {
+        self.observe(Kind::AllocZeroed, layout, layout.size(), 0, 0, || unsafe {
             self.inner.alloc_zeroed(layout)
         })
     }
@@ -151,14 +170,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ReportingAllocator<A> {
         // SAFETY: the caller upholds `realloc`'s contract for `ptr`, `layout`
         // and `new_size`; the backing allocator's realloc is used, not alloc +
         // copy + free, so in-place growth shows up as such.
-        self.observe(Kind::Realloc, layout, new_size, ptr as u64, || unsafe {
+        self.observe(Kind::Realloc, layout, new_size, ptr as u64, layout.size(), || unsafe {
             self.inner.realloc(ptr, layout, new_size)
         })
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        self.observe(Kind::Dealloc, layout, layout.size(), 0, || {
+        self.observe(Kind::Dealloc, layout, layout.size(), 0, 0, || {
             // SAFETY: the caller upholds `dealloc`'s contract for `ptr` and `layout`.
             unsafe { self.inner.dealloc(ptr, layout) };
             ptr

@@ -1,6 +1,7 @@
 //! Starting and finishing a recording: the control side of the recorder,
 //! which may allocate and lock (it is never on the allocation path).
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::buffer::Session;
+use super::buffer::{Session, StackPolicy};
 use super::clock::{self, Calibration, ClockSource};
 use super::drain::{self, DrainControl, DrainOutcome, Sink, SinkTrouble};
 use super::fork;
@@ -31,6 +32,14 @@ pub struct Config {
     /// the program; [`Recording::finish`] gives up on such a drain after the
     /// same time. While the drain makes progress nothing is ever dropped.
     pub stall_limit: Duration,
+    /// Capture the call stack of every call that takes at least this long
+    /// (on the calling thread, right after the backing call returns). `None`,
+    /// the default, captures none.
+    pub stacks_over: Option<Duration>,
+    /// Also capture the call stack of every N-th allocating call (alloc,
+    /// alloc_zeroed, realloc) of each thread: a sample of where allocations
+    /// come from. `None`, the default, samples none.
+    pub stacks_every: Option<NonZeroU64>,
 }
 
 /// The default [`Config::capacity_events`]: enough for a thread to go on
@@ -47,6 +56,8 @@ impl Default for Config {
             capacity_events: DEFAULT_CAPACITY_EVENTS,
             clock: ClockSource::Auto,
             stall_limit: DEFAULT_STALL_LIMIT,
+            stacks_over: None,
+            stacks_every: None,
         }
     }
 }
@@ -160,11 +171,19 @@ pub(crate) fn start<S: Sink>(
         });
     };
     let calibration = clock::calibrate(config.clock);
+    let stacks = StackPolicy {
+        over_ticks: config.stacks_over.map_or(u64::MAX, |over| {
+            let over_ns = u64::try_from(over.as_nanos()).unwrap_or(u64::MAX);
+            calibration.ticks_for_latency_ns(over_ns)
+        }),
+        every: config.stacks_every.map_or(0, NonZeroU64::get),
+    };
     let session = Session::leak_new(
         next_generation(),
         calibration.source,
         capacity,
         config.stall_limit,
+        stacks,
     );
     let drain_control = DrainControl::new();
     // The drain must never record itself, not even the standard library's

@@ -189,6 +189,8 @@ mod tests {
             thread,
             addr: 1,
             old_addr: None,
+            old_size_bytes: None,
+            stack: None,
         }
     }
 

@@ -104,6 +104,8 @@ mod tests {
             thread: 1,
             addr: 0xabc,
             old_addr: None,
+            old_size_bytes: None,
+            stack: None,
         };
         tsv.write_events(&[event, event]).unwrap();
         assert_eq!(tsv.rows_written(), 0, "small batches stay buffered");
@@ -112,7 +114,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            format!("{HEADER}80\t12\talloc\t8\t5\t1\t0xabc\t\n80\t12\talloc\t8\t5\t1\t0xabc\t\n")
+            format!(
+                "{HEADER}80\t12\talloc\t8\t5\t1\t0xabc\t\t\t\t\n\
+                 80\t12\talloc\t8\t5\t1\t0xabc\t\t\t\t\n"
+            )
         );
     }
 }

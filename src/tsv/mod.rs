@@ -12,9 +12,28 @@ pub use file::TsvFile;
 pub use read::{FieldProblem, MAX_LINE_BYTES, ReadError, ReadErrorKind, Reader};
 pub use write::{HEADER, write_row};
 
-/// Column names, in file order.
+/// The columns every `alloc.tsv` has, in file order.
 pub const COLUMNS: [&str; 8] = [
     "bytes", "ns", "kind", "align", "t_ns", "thread", "addr", "old_addr",
+];
+
+/// Every column the recorder writes, in file order: [`COLUMNS`], then
+/// `old_bytes` (realloc only: the size given back), `stack` (the number of
+/// the event's captured call stack in `stacks.tsv`, empty for none) and
+/// `stack_reason` (`slow`, `sampled` or `slow+sampled`). Files without the
+/// last three (older runs) are read as having no old sizes and no stacks.
+pub const ALL_COLUMNS: [&str; 11] = [
+    "bytes",
+    "ns",
+    "kind",
+    "align",
+    "t_ns",
+    "thread",
+    "addr",
+    "old_addr",
+    "old_bytes",
+    "stack",
+    "stack_reason",
 ];
 
 /// The realloc the row-format tests write and read: every column set.
@@ -30,5 +49,11 @@ fn sample_realloc() -> crate::recorder::Event {
         thread: 3,
         addr: 0x7f00_dead_beef,
         old_addr: Some(0x10),
+        old_size_bytes: Some(80),
+        stack: Some(crate::recorder::StackRef {
+            id: 5,
+            slow: true,
+            sampled: false,
+        }),
     }
 }

@@ -16,8 +16,8 @@
 use std::fmt;
 use std::io::{self, BufRead, Read};
 
-use crate::recorder::{Event, Kind, UnknownKind};
-use crate::tsv::COLUMNS;
+use crate::recorder::{Event, Kind, StackRef, UnknownKind};
+use crate::tsv::{ALL_COLUMNS, COLUMNS};
 
 /// The longest line the reader accepts, newline excluded. Real rows are under
 /// 100 bytes; the cap keeps memory bounded when the input is not a TSV at all
@@ -112,6 +112,13 @@ pub enum FieldProblem {
     /// Bytes that are not UTF-8 text.
     #[error("found bytes that are not UTF-8 text: {0}")]
     NotUtf8(String),
+    /// Not one of the reasons a stack is captured for.
+    #[error("expected slow, sampled or slow+sampled, found \"{0}\"")]
+    UnknownStackReason(String),
+    /// Empty while the other stack column of the row is set: a stack and its
+    /// reason go together.
+    #[error("empty, while {0} is set: a stack and its reason go together")]
+    StackHalf(&'static str),
 }
 
 fn quoted(names: &[&str]) -> String {
@@ -126,7 +133,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// Index into [`COLUMNS`]: which event field a file column feeds.
+/// Index into [`ALL_COLUMNS`]: which event field a file column feeds.
 type Slot = usize;
 const BYTES: Slot = 0;
 const NS: Slot = 1;
@@ -136,12 +143,16 @@ const T_NS: Slot = 4;
 const THREAD: Slot = 5;
 const ADDR: Slot = 6;
 const OLD_ADDR: Slot = 7;
+const OLD_BYTES: Slot = 8;
+const STACK: Slot = 9;
+const STACK_REASON: Slot = 10;
 
 /// A streaming reader of `alloc.tsv` over any [`BufRead`].
 ///
 /// Memory stays at one line whatever the file's length. Columns are found by
-/// their header names: all of [`COLUMNS`] are required, in any order, and
-/// extra columns are ignored.
+/// their header names: all of [`COLUMNS`] are required, in any order, the
+/// others of [`ALL_COLUMNS`] are read when present (`stack` and
+/// `stack_reason` together), and extra columns are ignored.
 ///
 /// A last line without its newline (a run killed mid-write) is not an error:
 /// it is skipped, and [`Reader::skipped_partial_line`] says which line it was,
@@ -240,21 +251,27 @@ impl<R: BufRead> Reader<R> {
         let header = std::str::from_utf8(&self.line)
             .map_err(|_| self.error(ReadErrorKind::HeaderNotUtf8))?;
         let mut slots = Vec::new();
-        let mut seen = [false; COLUMNS.len()];
+        let mut seen = [false; ALL_COLUMNS.len()];
         for name in header.split('\t') {
-            let slot = COLUMNS.iter().position(|column| *column == name.trim());
+            let slot = ALL_COLUMNS.iter().position(|column| *column == name.trim());
             if let Some(slot) = slot {
                 if seen[slot] {
-                    return Err(self.error(ReadErrorKind::DuplicateColumn(COLUMNS[slot])));
+                    return Err(self.error(ReadErrorKind::DuplicateColumn(ALL_COLUMNS[slot])));
                 }
                 seen[slot] = true;
             }
             slots.push(slot);
         }
-        let missing: Vec<&'static str> = COLUMNS
+        // The stack's number means nothing without its reason, and back.
+        let needed = if seen[STACK] || seen[STACK_REASON] {
+            STACK_REASON + 1
+        } else {
+            COLUMNS.len()
+        };
+        let missing: Vec<&'static str> = ALL_COLUMNS[..needed]
             .iter()
             .zip(seen)
-            .filter(|(_, seen)| !seen)
+            .filter(|(column, seen)| !seen && **column != "old_bytes")
             .map(|(column, _)| *column)
             .collect();
         if !missing.is_empty() {
@@ -273,8 +290,12 @@ impl<R: BufRead> Reader<R> {
             thread: 0,
             addr: 0,
             old_addr: None,
+            old_size_bytes: None,
+            stack: None,
         };
         let mut found = 0;
+        let mut stack_id = None;
+        let mut stack_reason = None;
         for field in self.line.split(|&b| b == b'\t') {
             let Some(slot) = self.slots.get(found) else {
                 return Err(self.field_count_error());
@@ -283,7 +304,7 @@ impl<R: BufRead> Reader<R> {
             let Some(slot) = *slot else { continue };
             let field_error = |problem| {
                 self.error(ReadErrorKind::Field {
-                    column: COLUMNS[slot],
+                    column: ALL_COLUMNS[slot],
                     problem,
                 })
             };
@@ -302,13 +323,31 @@ impl<R: BufRead> Reader<R> {
                         Some(parse_hex(field).map_err(field_error)?)
                     }
                 }
-                _ => unreachable!("slots index COLUMNS"),
+                OLD_BYTES => event.old_size_bytes = parse_optional(field, parse_u64).map_err(field_error)?,
+                STACK => stack_id = parse_optional(field, parse_u32).map_err(field_error)?,
+                STACK_REASON => {
+                    stack_reason = parse_optional(field, parse_reason).map_err(field_error)?
+                }
+                _ => unreachable!("slots index ALL_COLUMNS"),
             }
         }
         if found != self.slots.len() {
             return Err(self.field_count_error());
         }
+        event.stack = match (stack_id, stack_reason) {
+            (None, None) => None,
+            (Some(id), Some((slow, sampled))) => Some(StackRef { id, slow, sampled }),
+            (Some(_), None) => return Err(self.stack_mismatch("stack_reason", "stack")),
+            (None, Some(_)) => return Err(self.stack_mismatch("stack", "stack_reason")),
+        };
         Ok(event)
+    }
+
+    fn stack_mismatch(&self, column: &'static str, other: &'static str) -> ReadError {
+        self.error(ReadErrorKind::Field {
+            column,
+            problem: FieldProblem::StackHalf(other),
+        })
     }
 
     fn field_count_error(&self) -> ReadError {
@@ -413,6 +452,25 @@ fn parse_hex(field: &[u8]) -> Result<u64, FieldProblem> {
     Ok(value)
 }
 
+/// An empty field is `None`.
+fn parse_optional<T>(
+    field: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<T, FieldProblem>,
+) -> Result<Option<T>, FieldProblem> {
+    if field.is_empty() {
+        Ok(None)
+    } else {
+        parse(field).map(Some)
+    }
+}
+
+fn parse_reason(field: &[u8]) -> Result<(bool, bool), FieldProblem> {
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(StackRef::parse_reason)
+        .ok_or_else(|| FieldProblem::UnknownStackReason(shown(field)))
+}
+
 fn parse_kind(field: &[u8]) -> Result<Kind, FieldProblem> {
     // Byte comparison first: the common case needs no UTF-8 check.
     for kind in Kind::ALL {
@@ -428,6 +486,9 @@ fn parse_kind(field: &[u8]) -> Result<Kind, FieldProblem> {
 mod tests {
     use super::*;
     use crate::tsv::{HEADER, sample_realloc, write_row};
+
+    /// The header of files written before the last three columns.
+    const HEADER8: &str = "bytes\tns\tkind\talign\tt_ns\tthread\taddr\told_addr\n";
 
     fn read_all(input: &[u8]) -> Result<Vec<Event>, ReadError> {
         Reader::new(input)?.collect()
@@ -454,7 +515,35 @@ mod tests {
     fn finds_columns_by_name_and_ignores_extra_ones() {
         let file = "extra\told_addr\taddr\tthread\tt_ns\talign\tkind\tns\tbytes\n\
                     zzz\t0x10\t0x7f00deadbeef\t3\t1000000\t8\trealloc\t42\t160\n";
-        assert_eq!(read_all(file.as_bytes()).unwrap(), vec![sample_realloc()]);
+        let without_new_columns = Event {
+            old_size_bytes: None,
+            stack: None,
+            ..sample_realloc()
+        };
+        assert_eq!(read_all(file.as_bytes()).unwrap(), vec![without_new_columns]);
+    }
+
+    #[test]
+    fn a_stack_and_its_reason_go_together() {
+        let row = |stack: &str, reason: &str| {
+            format!("{HEADER}16\t3\talloc\t8\t0\t1\t0x10\t\t\t{stack}\t{reason}\n")
+        };
+        let events = read_all(row("4", "slow+sampled").as_bytes()).unwrap();
+        let stack = events[0].stack.unwrap();
+        assert_eq!((stack.id, stack.slow, stack.sampled), (4, true, true));
+        assert_eq!(
+            err(row("4", "").as_bytes()),
+            "line 2: column \"stack_reason\": empty, while stack is set: \
+             a stack and its reason go together"
+        );
+        assert!(err(row("", "slow").as_bytes()).contains("column \"stack\": empty, while"));
+        assert_eq!(
+            err(row("4", "fast").as_bytes()),
+            "line 2: column \"stack_reason\": expected slow, sampled or slow+sampled, \
+             found \"fast\""
+        );
+        let header = "bytes\tns\tkind\talign\tt_ns\tthread\taddr\told_addr\tstack\n";
+        assert!(err(header.as_bytes()).contains("lacks the column \"stack_reason\""));
     }
 
     #[test]
@@ -476,7 +565,7 @@ mod tests {
 
     #[test]
     fn field_errors_name_line_and_column() {
-        let file = format!("{HEADER}16\t-3\talloc\t8\t0\t1\t0x10\t\n");
+        let file = format!("{HEADER8}16\t-3\talloc\t8\t0\t1\t0x10\t\n");
         let error = read_all(file.as_bytes()).unwrap_err();
         assert_eq!(error.line, 2);
         assert_eq!(error.column(), Some("ns"));
@@ -484,21 +573,21 @@ mod tests {
             error.to_string(),
             "line 2: column \"ns\": expected an unsigned integer, found \"-3\""
         );
-        let file = format!("{HEADER}99999999999999999999\t3\talloc\t8\t0\t1\t0x10\t\n");
+        let file = format!("{HEADER8}99999999999999999999\t3\talloc\t8\t0\t1\t0x10\t\n");
         assert_eq!(
             err(file.as_bytes()),
             "line 2: column \"bytes\": 99999999999999999999 does not fit in 64 bits"
         );
-        let file = format!("{HEADER}1\t3\talloc\t8\t0\t4294967296\t0x10\t\n");
+        let file = format!("{HEADER8}1\t3\talloc\t8\t0\t4294967296\t0x10\t\n");
         assert_eq!(
             err(file.as_bytes()),
             "line 2: column \"thread\": 4294967296 does not fit in 32 bits"
         );
-        let file = format!("{HEADER}1\t3\tfree\t8\t0\t1\t0x10\t\n");
+        let file = format!("{HEADER8}1\t3\tfree\t8\t0\t1\t0x10\t\n");
         assert!(err(file.as_bytes()).contains("column \"kind\": unknown kind \"free\""));
-        let file = format!("{HEADER}1\t3\talloc\t8\t0\t1\t10\t\n");
+        let file = format!("{HEADER8}1\t3\talloc\t8\t0\t1\t10\t\n");
         assert!(err(file.as_bytes()).contains("column \"addr\": expected a hex address"));
-        let file = format!("{HEADER}1\t3\talloc\t8\t0\t1\t0x10000000000000000\t\n");
+        let file = format!("{HEADER8}1\t3\talloc\t8\t0\t1\t0x10000000000000000\t\n");
         assert!(err(file.as_bytes()).contains("does not fit in 64 bits"));
         let mut file = HEADER.as_bytes().to_vec();
         file.extend_from_slice(b"1\t3\tal\xffloc\t8\t0\t1\t0x10\t\n");
@@ -507,18 +596,18 @@ mod tests {
 
     #[test]
     fn counts_fields() {
-        let file = format!("{HEADER}16\t3\talloc\n");
+        let file = format!("{HEADER8}16\t3\talloc\n");
         assert_eq!(
             err(file.as_bytes()),
             "line 2: expected 8 tab-separated fields (as in the header), found 3"
         );
-        let file = format!("{HEADER}16\t3\talloc\t8\t0\t1\t0x10\t\t\n");
+        let file = format!("{HEADER8}16\t3\talloc\t8\t0\t1\t0x10\t\t\n");
         assert!(err(file.as_bytes()).contains("found 9"));
     }
 
     #[test]
     fn skips_a_last_line_without_newline() {
-        let file = format!("{HEADER}16\t3\talloc\t8\t0\t1\t0x10\t\n16\t3\tall");
+        let file = format!("{HEADER8}16\t3\talloc\t8\t0\t1\t0x10\t\n16\t3\tall");
         let mut reader = Reader::new(file.as_bytes()).unwrap();
         assert!(reader.read_event().unwrap().is_some());
         assert!(reader.read_event().unwrap().is_none());
@@ -527,7 +616,7 @@ mod tests {
 
     #[test]
     fn accepts_crlf_line_endings() {
-        let file = HEADER.replace('\n', "\r\n") + "16\t3\talloc\t8\t0\t1\t0x10\t\r\n";
+        let file = HEADER8.replace('\n', "\r\n") + "16\t3\talloc\t8\t0\t1\t0x10\t\r\n";
         assert_eq!(read_all(file.as_bytes()).unwrap().len(), 1);
     }
 

@@ -3,7 +3,8 @@
 use crate::recorder::Event;
 
 /// The header row, newline included.
-pub const HEADER: &str = "bytes\tns\tkind\talign\tt_ns\tthread\taddr\told_addr\n";
+pub const HEADER: &str =
+    "bytes\tns\tkind\talign\tt_ns\tthread\taddr\told_addr\told_bytes\tstack\tstack_reason\n";
 
 /// Appends one event as a TSV row (newline included) to `out`.
 pub fn write_row(out: &mut Vec<u8>, event: &Event) {
@@ -24,6 +25,18 @@ pub fn write_row(out: &mut Vec<u8>, event: &Event) {
     out.push(b'\t');
     if let Some(old_addr) = event.old_addr {
         write_hex(out, old_addr);
+    }
+    out.push(b'\t');
+    if let Some(old_size_bytes) = event.old_size_bytes {
+        out.extend_from_slice(numbers.format(old_size_bytes).as_bytes());
+    }
+    out.push(b'\t');
+    if let Some(stack) = event.stack {
+        out.extend_from_slice(numbers.format(stack.id).as_bytes());
+        out.push(b'\t');
+        out.extend_from_slice(stack.reason().as_bytes());
+    } else {
+        out.push(b'\t');
     }
     out.push(b'\n');
 }
@@ -54,11 +67,11 @@ mod tests {
     fn realloc_row_has_every_column() {
         assert_eq!(
             row(&sample_realloc()),
-            "160\t42\trealloc\t8\t1000000\t3\t0x7f00deadbeef\t0x10\n"
+            "160\t42\trealloc\t8\t1000000\t3\t0x7f00deadbeef\t0x10\t80\t5\tslow\n"
         );
         assert_eq!(
             HEADER.trim_end().split('\t').collect::<Vec<_>>(),
-            super::super::COLUMNS
+            super::super::ALL_COLUMNS
         );
     }
 
@@ -73,7 +86,9 @@ mod tests {
             thread: 1,
             addr: 0,
             old_addr: None,
+            old_size_bytes: None,
+            stack: None,
         };
-        assert_eq!(row(&event), "80\t7\tdealloc\t16\t0\t1\t0x0\t\n");
+        assert_eq!(row(&event), "80\t7\tdealloc\t16\t0\t1\t0x0\t\t\t\t\n");
     }
 }

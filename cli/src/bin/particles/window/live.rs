@@ -275,6 +275,8 @@ mod tests {
             thread: 1,
             addr: 1,
             old_addr: None,
+            old_size_bytes: None,
+            stack: None,
         };
         tap(&[
             event(Kind::Alloc, 40),
