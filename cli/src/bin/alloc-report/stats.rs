@@ -327,6 +327,8 @@ mod tests {
             thread: 1,
             addr,
             old_addr,
+            old_size_bytes: old_addr.map(|_| 16),
+            stack: None,
         }
     }
 
