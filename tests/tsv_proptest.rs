@@ -1,7 +1,7 @@
 //! Property tests of the TSV reader: it never panics, whatever the bytes, and
 //! it reads back every event `write_row` writes.
 
-use heapsnow::recorder::{Event, Kind};
+use heapsnow::recorder::{Event, Kind, StackRef};
 use heapsnow::tsv::{HEADER, Reader, write_row};
 use proptest::prelude::*;
 
@@ -9,8 +9,18 @@ fn kind() -> impl Strategy<Value = Kind> {
     prop::sample::select(Kind::ALL.to_vec())
 }
 
+fn stack() -> impl Strategy<Value = Option<StackRef>> {
+    prop::option::of((any::<u32>(), any::<bool>()).prop_map(|(id, slow)| StackRef {
+        id,
+        slow,
+        // At least one reason: a stack is captured for one.
+        sampled: !slow || id % 2 == 0,
+    }))
+}
+
 fn event() -> impl Strategy<Value = Event> {
     (
+        (
         kind(),
         any::<u64>(),
         any::<u64>(),
@@ -19,9 +29,14 @@ fn event() -> impl Strategy<Value = Event> {
         any::<u32>(),
         any::<u64>(),
         any::<Option<u64>>(),
+        ),
+        (any::<Option<u64>>(), stack()),
     )
         .prop_map(
-            |(kind, size_bytes, align_bytes, latency_ns, t_ns, thread, addr, old_addr)| Event {
+            |(
+                (kind, size_bytes, align_bytes, latency_ns, t_ns, thread, addr, old_addr),
+                (old_size_bytes, stack),
+            )| Event {
                 kind,
                 size_bytes,
                 align_bytes,
@@ -30,6 +45,8 @@ fn event() -> impl Strategy<Value = Event> {
                 thread,
                 addr,
                 old_addr,
+                old_size_bytes,
+                stack,
             },
         )
 }
