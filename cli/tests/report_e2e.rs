@@ -440,6 +440,8 @@ fn extreme_but_valid_values_are_drawn() {
         thread: u32::MAX,
         addr,
         old_addr,
+        old_size_bytes: old_addr.map(|_| u64::MAX),
+        stack: None,
     };
     let dir = TempDir::new().unwrap();
     let extreme = write_tsv(
