@@ -135,6 +135,7 @@
 
 pub mod recorder;
 pub mod run;
+pub mod stacks;
 pub mod stats;
 pub mod tsv;
 

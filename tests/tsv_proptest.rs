@@ -10,25 +10,27 @@ fn kind() -> impl Strategy<Value = Kind> {
 }
 
 fn stack() -> impl Strategy<Value = Option<StackRef>> {
-    prop::option::of((any::<u32>(), any::<bool>()).prop_map(|(id, slow)| StackRef {
-        id,
-        slow,
-        // At least one reason: a stack is captured for one.
-        sampled: !slow || id % 2 == 0,
-    }))
+    prop::option::of(
+        (any::<u32>(), any::<bool>()).prop_map(|(id, slow)| StackRef {
+            id,
+            slow,
+            // At least one reason: a stack is captured for one.
+            sampled: !slow || id % 2 == 0,
+        }),
+    )
 }
 
 fn event() -> impl Strategy<Value = Event> {
     (
         (
-        kind(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u64>(),
-        any::<u32>(),
-        any::<u64>(),
-        any::<Option<u64>>(),
+            kind(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<Option<u64>>(),
         ),
         (any::<Option<u64>>(), stack()),
     )

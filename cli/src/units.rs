@@ -69,6 +69,30 @@ pub fn group_thousands(value: u64) -> String {
     out
 }
 
+/// Parses a duration with its unit, as `--stacks-over` takes it: `500ns`,
+/// `2us` (or `2µs`), `1.5ms`, `1s`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    const UNITS: [(&str, f64); 5] = [
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("µs", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+    ];
+    let expected = || {
+        format!("expected a duration with its unit, like 500ns, 10us, 1.5ms or 1s; found {text:?}")
+    };
+    let (number, ns_per_unit) = UNITS
+        .iter()
+        .find_map(|(unit, ns)| text.trim().strip_suffix(unit).map(|number| (number, *ns)))
+        .ok_or_else(expected)?;
+    let value: f64 = number.trim().parse().map_err(|_| expected())?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(expected());
+    }
+    std::time::Duration::try_from_secs_f64(value * ns_per_unit / 1e9).map_err(|_| expected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +113,19 @@ mod tests {
         assert_eq!(trim(0.30000000000000004), "0.3");
         assert_eq!(group_thousands(12_345_678), "12,345,678");
         assert_eq!(group_thousands(999), "999");
+    }
+
+    #[test]
+    fn durations_need_their_unit() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("10µs"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("500ns"), Ok(Duration::from_nanos(500)));
+        assert_eq!(parse_duration("1.5ms"), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        for bad in ["10", "us", "-1us", "fastms", "infs", ""] {
+            let error = parse_duration(bad).unwrap_err();
+            assert!(error.contains("like 500ns, 10us"), "{bad}: {error}");
+        }
     }
 }

@@ -634,7 +634,10 @@ mod tests {
             .iter()
             .map(|t| {
                 let count = t.raw.stack_frames as usize;
-                (t.raw.size_bytes, frames[t.frames_at..t.frames_at + count].to_vec())
+                (
+                    t.raw.size_bytes,
+                    frames[t.frames_at..t.frames_at + count].to_vec(),
+                )
             })
             .collect();
         for round in 0..5u64 {

@@ -170,9 +170,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ReportingAllocator<A> {
         // SAFETY: the caller upholds `realloc`'s contract for `ptr`, `layout`
         // and `new_size`; the backing allocator's realloc is used, not alloc +
         // copy + free, so in-place growth shows up as such.
-        self.observe(Kind::Realloc, layout, new_size, ptr as u64, layout.size(), || unsafe {
-            self.inner.realloc(ptr, layout, new_size)
-        })
+        self.observe(
+            Kind::Realloc,
+            layout,
+            new_size,
+            ptr as u64,
+            layout.size(),
+            || unsafe { self.inner.realloc(ptr, layout, new_size) },
+        )
     }
 
     #[inline]

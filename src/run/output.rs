@@ -11,6 +11,7 @@ use super::lock::{DirLock, LockError};
 
 use serde::Serialize;
 
+use crate::stacks::{SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV};
 use crate::stats::{SIGNIFICANT_DIGITS, write_hgrm};
 use crate::tsv::TsvFile;
 
@@ -79,12 +80,17 @@ impl OutputDir {
             _lock: Arc::new(lock),
         };
         // Results of an older run go first, so the folder never mixes two.
+        let stack_files = [STACKS_TSV, SLOW_FOLDED, SAMPLED_FOLDED].map(|name| dir.join(name));
         for path in [output.summary_path(), output.hgrm_path()] {
             remove_if_present(&path)?;
             let temporary = temporary_path(&path);
             remove_if_present(&temporary)?;
             File::create(&temporary).map_err(at(&temporary))?;
             remove_if_present(&temporary)?;
+        }
+        for path in &stack_files {
+            remove_if_present(path)?;
+            remove_if_present(&temporary_path(path))?;
         }
         let tsv_path = output.tsv_path();
         let tsv = TsvFile::create(&tsv_path).map_err(at(&tsv_path))?;
@@ -119,6 +125,15 @@ impl OutputDir {
         let mut json = serde_json::to_vec_pretty(summary).map_err(|e| at(&path)(e.into()))?;
         json.push(b'\n');
         write_whole(&path, |out| out.write_all(&json))
+    }
+
+    /// Writes the file `name` of the folder, whole or not at all.
+    pub fn write_file(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut io::BufWriter<&File>) -> io::Result<()>,
+    ) -> Result<(), OutputError> {
+        write_whole(&self.dir.join(name), write)
     }
 
     /// Writes `latency.hgrm` for a histogram of latencies in ns, whole or

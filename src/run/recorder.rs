@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use super::{OutputDir, OutputError, RunSink, Tap};
 use crate::recorder::{Config, FinishError, Recording, ReportingAllocator, StartError};
+use crate::stacks::{
+    SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV, StackTable, Symbolizer, write_folded, write_stacks_tsv,
+};
 use crate::stats::{LatencyHistograms, RunSummary};
 use crate::tsv::TsvFile;
 
@@ -52,6 +55,8 @@ struct Inner {
     events: Events,
     command: String,
     started: Instant,
+    stacks_over_ns: Option<u64>,
+    stacks_every: Option<u64>,
 }
 
 /// Where the events go.
@@ -149,6 +154,11 @@ impl Recorder {
         options: Options,
     ) -> Result<Recorder, RecorderError> {
         let (output, tsv) = OutputDir::prepare(dir.as_ref())?;
+        let config = options.config;
+        let stacks_over_ns = config
+            .stacks_over
+            .map(|over| u64::try_from(over.as_nanos()).unwrap_or(u64::MAX));
+        let stacks_every = config.stacks_every.map(u64::from);
         let events = if options.record {
             let mut sink = RunSink::new(tsv);
             if let Some(tap) = options.tap {
@@ -164,6 +174,8 @@ impl Recorder {
                 events,
                 command: options.command.unwrap_or_else(super::command_line),
                 started: Instant::now(),
+                stacks_over_ns,
+                stacks_every,
             }),
         })
     }
@@ -225,8 +237,11 @@ impl Inner {
             recording: matches!(self.events, Events::Recorded(_)),
             command: self.command,
             wall_s: self.started.elapsed().as_secs_f64(),
+            stacks_over_ns: self.stacks_over_ns,
+            stacks_every: self.stacks_every,
             ..RunSummary::default()
         };
+        let mut stacks = None;
         let mut events_error = None;
         let histograms = match self.events {
             Events::Recorded(recording) => {
@@ -248,6 +263,7 @@ impl Inner {
                     run.error = Some(one_line(&error));
                     events_error = Some(error);
                 }
+                stacks = Some(finished.sink.stacks);
                 finished.sink.histograms
             }
             Events::NotRecorded(mut tsv) => {
@@ -260,6 +276,13 @@ impl Inner {
         };
         run.kinds = histograms.summaries();
         run.thread_events = histograms.per_thread().clone();
+        if let Some(stacks) =
+            stacks.filter(|_| run.stacks_over_ns.is_some() || run.stacks_every.is_some())
+        {
+            run.stacks_captured = stacks.events();
+            run.stacks_distinct = stacks.len() as u64;
+            write_stack_files(&self.output, &stacks, run.stacks_every.unwrap_or(0))?;
+        }
         let summary = complete(&mut run);
         // summary.json last: its presence says the run finished its files.
         self.output.write_hgrm(&histograms.all())?;
@@ -290,6 +313,31 @@ impl Drop for Recorder {
     }
 }
 
+/// Names the captured stacks' frames and writes `stacks.tsv`,
+/// `slow-stacks.folded` and `sampled-stacks.folded` (each sampled call
+/// stands for `every` allocations).
+fn write_stack_files(
+    output: &OutputDir,
+    stacks: &StackTable,
+    every: u64,
+) -> Result<(), OutputError> {
+    let mut symbolizer = Symbolizer::new();
+    let mut joined = Vec::new();
+    output.write_file(STACKS_TSV, |out| {
+        joined = write_stacks_tsv(out, stacks, &mut symbolizer)?;
+        Ok(())
+    })?;
+    output.write_file(SLOW_FOLDED, |out| {
+        write_folded(out, stacks, &joined, |weights| weights.slow_ns).map(drop)
+    })?;
+    output.write_file(SAMPLED_FOLDED, |out| {
+        write_folded(out, stacks, &joined, |weights| {
+            weights.sampled_events.saturating_mul(every)
+        })
+        .map(drop)
+    })
+}
+
 /// An error and its causes on one line, as `anyhow` prints them with `{:#}`.
 fn one_line(error: &dyn Error) -> String {
     let mut line = error.to_string();
@@ -306,9 +354,14 @@ fn one_line(error: &dyn Error) -> String {
 fn announce(report: &Report) {
     let _ = writeln!(
         io::stderr(),
-        "heapsnow: wrote {} allocation events to {} (alloc.tsv, summary.json, latency.hgrm)",
+        "heapsnow: wrote {} allocation events to {} (alloc.tsv, summary.json, latency.hgrm{})",
         report.summary.events_written,
-        report.output.dir().display()
+        report.output.dir().display(),
+        if report.summary.stacks_over_ns.is_some() || report.summary.stacks_every.is_some() {
+            ", stacks.tsv, slow-stacks.folded, sampled-stacks.folded"
+        } else {
+            ""
+        }
     );
 }
 

@@ -1,9 +1,10 @@
 //! The recorder sink of a run: every event goes to `alloc.tsv` and into the
-//! latency histograms, and optionally to a tap (the demo's live statistics).
+//! latency histograms (and its call stacks into a table), and optionally to a tap (the demo's live statistics).
 
 use std::io;
 
 use crate::recorder::{Event, Sink};
+use crate::stacks::StackTable;
 use crate::stats::LatencyHistograms;
 use crate::tsv::TsvFile;
 
@@ -17,6 +18,9 @@ pub struct RunSink {
     /// Latency histograms of the events whose rows reached `alloc.tsv`, so
     /// that they agree with the file even when writing it failed.
     pub histograms: LatencyHistograms,
+    /// The call stacks captured, weighed by the events whose rows reached
+    /// `alloc.tsv`.
+    pub stacks: StackTable,
     /// Events whose rows `tsv` still holds in its buffer.
     unwritten: Vec<Event>,
     tap: Option<Tap>,
@@ -28,6 +32,7 @@ impl RunSink {
         RunSink {
             tsv,
             histograms: LatencyHistograms::new(),
+            stacks: StackTable::new(),
             unwritten: Vec::new(),
             tap: None,
         }
@@ -47,6 +52,7 @@ impl RunSink {
         let written = (self.tsv.rows_written() - rows_before) as usize;
         for event in self.unwritten.drain(..written) {
             self.histograms.record(&event);
+            self.stacks.count(&event);
         }
         if self.tsv.rows_buffered() == 0 {
             self.unwritten.clear();
@@ -64,6 +70,11 @@ impl Sink for RunSink {
         let result = self.tsv.write_events(events);
         self.count_written(rows_before);
         result
+    }
+
+    fn stack(&mut self, id: u32, frames: &[u64]) -> io::Result<()> {
+        self.stacks.add(id, frames);
+        Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -60,6 +60,20 @@ pub struct RunSummary {
     pub thread_events: BTreeMap<u32, u64>,
     /// The exact command line.
     pub command: String,
+    /// Call stacks were captured for calls of at least this many ns
+    /// (`stacks-over`); `None` when not asked for.
+    #[serde(default)]
+    pub stacks_over_ns: Option<u64>,
+    /// Call stacks were captured for every N-th allocating call of each
+    /// thread (`stacks-every`); `None` when not asked for.
+    #[serde(default)]
+    pub stacks_every: Option<u64>,
+    /// Events of `alloc.tsv` with a captured call stack.
+    #[serde(default)]
+    pub stacks_captured: u64,
+    /// Distinct call stacks among them (the rows of `stacks.tsv`).
+    #[serde(default)]
+    pub stacks_distinct: u64,
     /// What went wrong, if the run failed.
     pub error: Option<String>,
 }

@@ -323,7 +323,9 @@ impl<R: BufRead> Reader<R> {
                         Some(parse_hex(field).map_err(field_error)?)
                     }
                 }
-                OLD_BYTES => event.old_size_bytes = parse_optional(field, parse_u64).map_err(field_error)?,
+                OLD_BYTES => {
+                    event.old_size_bytes = parse_optional(field, parse_u64).map_err(field_error)?
+                }
                 STACK => stack_id = parse_optional(field, parse_u32).map_err(field_error)?,
                 STACK_REASON => {
                     stack_reason = parse_optional(field, parse_reason).map_err(field_error)?
@@ -520,7 +522,10 @@ mod tests {
             stack: None,
             ..sample_realloc()
         };
-        assert_eq!(read_all(file.as_bytes()).unwrap(), vec![without_new_columns]);
+        assert_eq!(
+            read_all(file.as_bytes()).unwrap(),
+            vec![without_new_columns]
+        );
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Command-line options, turned into a plain [`Config`] before the rest of the
 //! program sees them.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use heapsnow_cli::sim::{Physics, Strategy};
+use heapsnow_cli::units;
 
 /// Frames a headless run simulates when neither `--frames` nor `--duration`
 /// is given: with the default seed about 9 seconds on this project's 2-core
@@ -75,6 +77,19 @@ pub struct Opts {
     )]
     pub buffer_events: usize,
 
+    /// Capture the call stack of every allocator call that takes at least
+    /// this long (500ns, 10us, 1.5ms...): written to slow-stacks.folded
+    /// (weight: ns spent) and stacks.tsv; alloc-report draws it as a flame
+    /// graph and lists the slowest call sites.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, conflicts_with = "no_record")]
+    pub stacks_over: Option<Duration>,
+
+    /// Also capture the call stack of every N-th allocation of each thread,
+    /// a sample of where allocations come from: sampled-stacks.folded
+    /// (weight: allocations).
+    #[arg(long, value_name = "N", conflicts_with = "no_record")]
+    pub stacks_every: Option<NonZeroU64>,
+
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -120,6 +135,8 @@ pub struct Config {
     pub out: PathBuf,
     pub record: bool,
     pub buffer_events: usize,
+    pub stacks_over: Option<Duration>,
+    pub stacks_every: Option<NonZeroU64>,
     pub quiet: bool,
     /// Read by the window only.
     #[cfg_attr(not(feature = "window"), allow(dead_code))]
@@ -147,6 +164,8 @@ impl Opts {
             out: self.out,
             record: !self.no_record,
             buffer_events: self.buffer_events,
+            stacks_over: self.stacks_over,
+            stacks_every: self.stacks_every,
             quiet: self.quiet,
             uncapped: self.uncapped,
             panic_after_frames: self.panic_after_frames,
@@ -273,6 +292,28 @@ mod tests {
             (Strategy::Arena, Physics::Flush)
         );
         assert!(Opts::try_parse_from(["particles", "--physics", "fast"]).is_err());
+    }
+
+    #[test]
+    fn stack_options_reach_the_config() {
+        let config = Opts::parse_from([
+            "particles",
+            "--stacks-over",
+            "10us",
+            "--stacks-every",
+            "1000",
+        ])
+        .into_config(String::new());
+        assert_eq!(config.stacks_over, Some(Duration::from_micros(10)));
+        assert_eq!(config.stacks_every, NonZeroU64::new(1000));
+        for bad in [["--stacks-over", "10"], ["--stacks-every", "0"]] {
+            assert!(
+                Opts::try_parse_from(["particles", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
+        let both = ["particles", "--no-record", "--stacks-every", "5"];
+        assert!(Opts::try_parse_from(both).is_err(), "stacks need recording");
     }
 
     #[test]

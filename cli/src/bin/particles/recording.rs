@@ -84,6 +84,8 @@ impl RunRecorder {
         let options = Options {
             config: RecorderConfig {
                 capacity_events: config.buffer_events,
+                stacks_over: config.stacks_over,
+                stacks_every: config.stacks_every,
                 ..RecorderConfig::default()
             },
             record: config.record,

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use heapsnow::recorder::Kind;
+use heapsnow::stacks::{SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV};
 use heapsnow_cli::units::group_thousands as n;
 
 use crate::recording::{RunResult, Summary};
@@ -55,6 +56,14 @@ pub fn render(result: &RunResult) -> String {
              the clock's own {:.1} ns per call is taken off each",
             s.run.clock, s.run.timer_floor_ns, s.run.timer_offset_ns
         );
+        if s.run.stacks_over_ns.is_some() || s.run.stacks_every.is_some() {
+            let _ = writeln!(
+                out,
+                "stacks: {} events with their call stack ({} distinct stacks)",
+                n(s.run.stacks_captured),
+                n(s.run.stacks_distinct)
+            );
+        }
         if s.run.events_dropped > 0 {
             let _ = writeln!(
                 out,
@@ -66,13 +75,19 @@ pub fn render(result: &RunResult) -> String {
         let _ = writeln!(out, "recording off (--no-record): no events");
     }
     let output = &result.output;
-    let _ = writeln!(
+    let _ = write!(
         out,
         "files: {}, {}, {}",
         output.tsv_path().display(),
         output.summary_path().display(),
         output.hgrm_path().display()
     );
+    if s.run.stacks_over_ns.is_some() || s.run.stacks_every.is_some() {
+        for name in [STACKS_TSV, SLOW_FOLDED, SAMPLED_FOLDED] {
+            let _ = write!(out, ", {}", output.dir().join(name).display());
+        }
+    }
+    out.push('\n');
     out
 }
 

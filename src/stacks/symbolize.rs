@@ -1,0 +1,131 @@
+//! Naming return addresses: function names, inlined calls included, with
+//! the recorder's own frames cut off. Slow (it reads the program's debug
+//! information), so it runs once, after the recording.
+
+use std::collections::HashMap;
+
+/// Names return addresses, remembering each address it has named.
+#[derive(Debug, Default)]
+pub struct Symbolizer {
+    /// The functions at each address, innermost (inlined) first.
+    names: HashMap<u64, Vec<String>>,
+}
+
+impl Symbolizer {
+    /// A symbolizer with nothing named yet.
+    pub fn new() -> Symbolizer {
+        Symbolizer::default()
+    }
+
+    /// The frames of a stack of return addresses (innermost first, as
+    /// captured), root first, without the recorder's frames and those of the
+    /// stack walk: the last frame is the code that called the allocator.
+    pub fn frames(&mut self, return_addresses: &[u64]) -> Vec<String> {
+        // The walk may end on a null return address: no frame.
+        let return_addresses: Vec<u64> = return_addresses
+            .iter()
+            .copied()
+            .filter(|&a| a != 0)
+            .collect();
+        for &address in &return_addresses {
+            self.names
+                .entry(address)
+                .or_insert_with(|| names_at(address));
+        }
+        let innermost_first: Vec<&str> = return_addresses
+            .iter()
+            .flat_map(|address| &self.names[address])
+            .map(String::as_str)
+            .collect();
+        let caller = innermost_first
+            .iter()
+            .rposition(|name| is_recorder_frame(name))
+            .map_or(0, |last| last + 1);
+        innermost_first[caller..]
+            .iter()
+            .rev()
+            .map(|name| (*name).to_owned())
+            .collect()
+    }
+}
+
+/// True for the frames of the stack walk, the recorder and the global
+/// allocator's entry points, cut from the stacks the recorder captures.
+pub fn is_recorder_frame(name: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "backtrace::",
+        "heapsnow::recorder::",
+        "<heapsnow::recorder::",
+        "__rust_alloc",
+        "__rust_dealloc",
+        "__rust_realloc",
+        "__rg_",
+        "__rdl_",
+        "_Unwind_",
+    ];
+    PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// The functions at a return address, innermost first; the address in hex
+/// when it has no name.
+fn names_at(return_address: u64) -> Vec<String> {
+    let mut names = Vec::new();
+    // A return address points after its call: look up the call itself.
+    let call = return_address.saturating_sub(1) as usize as *mut std::ffi::c_void;
+    backtrace::resolve(call, |symbol| {
+        if let Some(name) = symbol.name() {
+            names.push(clean(&format!("{name:#}")));
+        }
+    });
+    if names.is_empty() {
+        names.push(format!("{return_address:#x}"));
+    }
+    names
+}
+
+/// A name fit for a folded line: `;` separates frames there, and tabs and
+/// newlines separate fields and lines in the files.
+fn clean(name: &str) -> String {
+    name.replace(';', ",").replace(['\t', '\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_fit_for_folded_lines() {
+        assert_eq!(clean("<[u8; 4] as Foo>::bar\t"), "<[u8, 4] as Foo>::bar ");
+    }
+
+    #[test]
+    fn the_recorder_is_cut_and_the_caller_stays() {
+        assert!(is_recorder_frame(
+            "<heapsnow::recorder::ReportingAllocator<A> as core::alloc::global::GlobalAlloc>::alloc"
+        ));
+        assert!(is_recorder_frame("__rust_alloc"));
+        assert!(!is_recorder_frame("alloc::raw_vec::RawVec<T,A>::grow_one"));
+        assert!(!is_recorder_frame("heapsnow_cli::sim::World::spawn"));
+    }
+
+    #[inline(never)]
+    fn here() -> Vec<u64> {
+        let mut addresses = Vec::new();
+        backtrace::trace(|frame| {
+            addresses.push(frame.ip() as u64);
+            true
+        });
+        addresses
+    }
+
+    #[test]
+    fn a_stack_is_named_root_first_with_this_test_in_it() {
+        let frames = Symbolizer::new().frames(&here());
+        let this = frames
+            .iter()
+            .position(|f| f.ends_with("a_stack_is_named_root_first_with_this_test_in_it"))
+            .unwrap_or_else(|| panic!("no frame names the test: {frames:?}"));
+        let inner = frames.iter().position(|f| f.ends_with("tests::here"));
+        assert_eq!(inner, Some(this + 1), "{frames:?}");
+    }
+}
