@@ -20,6 +20,8 @@ pub struct StackWeights {
 pub struct StackTable {
     frames: Vec<Box<[u64]>>,
     weights: Vec<StackWeights>,
+    /// Events counted with a stack.
+    events: u64,
 }
 
 impl StackTable {
@@ -44,6 +46,7 @@ impl StackTable {
         let Some(weights) = self.weights.get_mut(stack.id as usize) else {
             return;
         };
+        self.events += 1;
         if stack.slow {
             weights.slow_events += 1;
             weights.slow_ns = weights.slow_ns.saturating_add(event.latency_ns);
@@ -74,10 +77,7 @@ impl StackTable {
 
     /// Events counted with a stack, of either reason.
     pub fn events(&self) -> u64 {
-        self.weights
-            .iter()
-            .map(|w| w.slow_events.max(w.sampled_events))
-            .sum()
+        self.events
     }
 }
 
@@ -151,5 +151,6 @@ mod tests {
             ]
         );
         assert_eq!(table.iter().nth(1).unwrap().1, [3]);
+        assert_eq!(table.events(), 4);
     }
 }

@@ -44,10 +44,20 @@ impl Row {
     pub fn thread(&self) -> u32 {
         self.fields[5].parse().unwrap()
     }
+    pub fn ns(&self) -> u64 {
+        self.fields[1].parse().unwrap()
+    }
+    /// The `stack` column: the number of the row's call stack, if any.
+    pub fn stack(&self) -> Option<u32> {
+        self.fields[9].parse().ok()
+    }
+    pub fn stack_reason(&self) -> &str {
+        &self.fields[10]
+    }
 }
 
 /// Reads `alloc.tsv`, asserting it has the fixed header and only whole rows of
-/// eight fields.
+/// its eleven fields.
 pub fn read_tsv(dir: &Path) -> Vec<Row> {
     let text = std::fs::read_to_string(dir.join("alloc.tsv")).unwrap();
     assert!(
@@ -55,14 +65,15 @@ pub fn read_tsv(dir: &Path) -> Vec<Row> {
         "the last line of alloc.tsv must be whole"
     );
     let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some("bytes\tns\tkind\talign\tt_ns\tthread\taddr\told_addr")
-    );
+    assert_eq!(lines.next(), Some(heapsnow::tsv::HEADER.trim_end()));
     lines
         .map(|line| {
             let fields: Vec<String> = line.split('\t').map(str::to_owned).collect();
-            assert_eq!(fields.len(), 8, "row {line:?}");
+            assert_eq!(
+                fields.len(),
+                heapsnow::tsv::ALL_COLUMNS.len(),
+                "row {line:?}"
+            );
             Row { fields }
         })
         .collect()
