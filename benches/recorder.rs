@@ -4,7 +4,8 @@
 //! formatted write per event, here to /dev/null). The timer floor is the cost
 //! of the two clock reads the recorder makes per event. For reference, with
 //! System: the allocator wrappers users know, stats_alloc (counters only) and
-//! dhat-rs (its heap profiler running: a call stack per allocation).
+//! dhat-rs (its heap profiler running: a call stack per allocation). And what
+//! capturing call stacks adds.
 //!
 //! `cargo bench --no-default-features --bench recorder`; add
 //! `--features mimalloc,jemalloc` for those backing allocators.
@@ -137,6 +138,39 @@ fn bench_backing<A: GlobalAlloc + Sync>(
     group.finish();
 }
 
+/// What capturing call stacks adds, with System: a threshold no call reaches
+/// (the check alone), and a stack for every allocation (the walk itself; the
+/// stack here is criterion's, about 20 frames deep).
+fn stacks(c: &mut Criterion) {
+    static REPORTING: ReportingAllocator<System> = ReportingAllocator::new(System);
+    let mut group = c.benchmark_group("alloc+dealloc 80 B/system");
+    for (name, config) in [
+        (
+            "reporting, recording, stacks over 10 µs",
+            Config {
+                stacks_over: Some(Duration::from_micros(10)),
+                ..Config::default()
+            },
+        ),
+        (
+            "reporting, recording, a stack every allocation",
+            Config {
+                stacks_every: std::num::NonZeroU64::new(1),
+                ..Config::default()
+            },
+        ),
+    ] {
+        let recording = REPORTING.start(config, Discard(0)).unwrap();
+        RECORDED_PAIRS.store(0, Ordering::Relaxed);
+        group.bench_function(name, |b| {
+            b.iter_custom(|pairs| recorded_pairs(&REPORTING, &recording, pairs))
+        });
+        let finished = recording.finish().unwrap();
+        assert_eq!(finished.events_recorded, finished.sink.0);
+    }
+    group.finish();
+}
+
 /// The peers, wrapping System: what users of other tools pay per pair.
 fn peers(c: &mut Criterion) {
     static STATS: StatsAlloc<System> = StatsAlloc::system();
@@ -210,5 +244,5 @@ fn jemalloc(c: &mut Criterion) {
 #[cfg(not(feature = "jemalloc"))]
 fn jemalloc(_: &mut Criterion) {}
 
-criterion_group!(benches, system, peers, mimalloc, jemalloc);
+criterion_group!(benches, system, stacks, peers, mimalloc, jemalloc);
 criterion_main!(benches);

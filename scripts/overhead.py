@@ -12,14 +12,20 @@ Also prints the cost per recorded event (median over pairs of the extra wall
 time divided by the events recorded), the producers' waits, and with
 `--startup` the cost of starting and finishing a recording (1-frame runs).
 
-usage: scripts/overhead.py [--pairs N] [--startup] [-- particles options...]
+With `--compare 'OPTIONS'` it measures what those options add to a
+recorded run instead: recording with them against recording without them
+(e.g. what capturing call stacks costs).
+
+usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS] [-- particles options...]
   e.g. scripts/overhead.py --pairs 8
        scripts/overhead.py --pairs 6 -- --threads 2 --frames 1000000
+       scripts/overhead.py --pairs 8 --compare '--stacks-over 10us'
 """
 
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -53,12 +59,12 @@ def spread(values, fmt):
     return f"{fmt(statistics.median(values))} (pairs: {fmt(min(values))} to {fmt(max(values))})"
 
 
-def measure(pairs, args, work):
+def measure(pairs, args, work, with_args=(), without_args=("--no-record",)):
     on, off = [], []
     for i in range(pairs):
         print(f"overhead: pair {i + 1} of {pairs}", file=sys.stderr)
-        on.append(run(args, os.path.join(work, "on")))
-        off.append(run([*args, "--no-record"], os.path.join(work, "off")))
+        on.append(run([*args, *with_args], os.path.join(work, "on")))
+        off.append(run([*args, *without_args], os.path.join(work, "off")))
     return on, off
 
 
@@ -66,6 +72,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--startup", action="store_true", help="also time 1-frame runs")
+    parser.add_argument(
+        "--compare",
+        metavar="OPTIONS",
+        help="time recording with these extra options against recording without them",
+    )
     parser.add_argument("particles_args", nargs="*", help="options for particles")
     options = parser.parse_args()
     subprocess.run(
@@ -74,7 +85,13 @@ def main():
         cwd=ROOT,
     )
     with tempfile.TemporaryDirectory() as work:
-        on, off = measure(options.pairs, options.particles_args, work)
+        if options.compare:
+            extra = shlex.split(options.compare)
+            on, off = measure(options.pairs, options.particles_args, work, extra, ())
+            with_label, without_label = options.compare, "without them"
+        else:
+            on, off = measure(options.pairs, options.particles_args, work)
+            with_label, without_label = "recording", "--no-record"
         ratios = [a[0] / b[0] for a, b in zip(on, off)]
         per_event = [
             (a[0] - b[0]) * 1e9 / max(a[2]["events_recorded"], 1) for a, b in zip(on, off)
@@ -82,14 +99,17 @@ def main():
         summary = on[-1][2]
         print(f"runs: {options.pairs} alternated pairs of `particles --headless {' '.join(options.particles_args)}`")
         print(f"events recorded per run: {summary['events_recorded']:,}, dropped: {summary['events_dropped']}")
-        print(f"wall, recording:    {spread([a[0] for a in on], lambda v: f'{v:.2f} s')}")
-        print(f"wall, --no-record:  {spread([b[0] for b in off], lambda v: f'{v:.2f} s')}")
+        print(f"wall, {with_label}: {spread([a[0] for a in on], lambda v: f'{v:.2f} s')}")
+        print(f"wall, {without_label}: {spread([b[0] for b in off], lambda v: f'{v:.2f} s')}")
         print(f"ratio per pair:     {spread(ratios, lambda v: f'{v:.3f}x')}")
         print(f"cost per event:     {spread(per_event, lambda v: f'{v:.1f} ns')}")
-        print(f"peak RSS, recording:   {spread([a[1] for a in on], lambda v: f'{v:.1f} MiB')}")
-        print(f"peak RSS, --no-record: {spread([b[1] for b in off], lambda v: f'{v:.1f} MiB')}")
+        print(f"peak RSS, {with_label}: {spread([a[1] for a in on], lambda v: f'{v:.1f} MiB')}")
+        print(f"peak RSS, {without_label}: {spread([b[1] for b in off], lambda v: f'{v:.1f} MiB')}")
+        if options.compare:
+            captured = [a[2].get("stacks_captured", 0) for a in on]
+            print(f"events with a stack: {spread(captured, lambda v: f'{v:,.0f}')}")
         print(f"producer waits:     {max(a[2]['waits'] for a in on)} at most in a run")
-        if options.startup:
+        if options.startup and not options.compare:
             on, off = measure(options.pairs, ["--frames", "1"], work)
             extra_ms = [(a[0] - b[0]) * 1e3 for a, b in zip(on, off)]
             print(f"start + finish of a recording (1-frame runs): {spread(extra_ms, lambda v: f'{v:.1f} ms')}")

@@ -42,6 +42,9 @@ for strategy in boxed inline pool arena; do
 done
 # The default run with subnormal accelerations flushed to zero.
 run boxed-system-flush system --physics flush "${frames_args[@]}"
+# The default run with call stacks: of every call of 10 µs or more, and of
+# every 1000th allocation.
+run boxed-system-stacks system --stacks-over 10us --stacks-every 1000 "${frames_args[@]}"
 # Recording cost with 1 and 2 busy worlds: 5 alternated rounds, each a pair
 # with and without recording, quoted as medians with their spread (the
 # machine is shared and noisy). The flushed physics keeps every world busy
@@ -65,6 +68,8 @@ report() {
 }
 report results/default/report boxed-system=results/runs/boxed-system/alloc.tsv
 cp results/runs/boxed-system/summary.json results/runs/boxed-system/latency.hgrm results/default/
+report results/stacks/report boxed-system=results/runs/boxed-system-stacks/alloc.tsv
+cp results/runs/boxed-system-stacks/{summary.json,latency.hgrm,slow-stacks.folded,sampled-stacks.folded} results/stacks/
 report results/flush/report boxed-system-flush=results/runs/boxed-system-flush/alloc.tsv
 cp results/runs/boxed-system-flush/summary.json results/runs/boxed-system-flush/latency.hgrm results/flush/
 report results/compare-physics \
@@ -96,4 +101,4 @@ say "machine"
     echo "- $(rustc --version)"
     echo "- load average when the runs ended: $(cut -d' ' -f1-3 /proc/loadavg)"
 } > results/MACHINE.md
-say "done: results/runs, results/compare-*, results/default, results/flush, README.md results table"
+say "done: results/runs, results/compare-*, results/default, results/stacks, results/flush, README.md results table"

@@ -122,3 +122,31 @@ fn without_stack_options_no_stack_is_taken_and_no_stack_file_written() {
     }
     assert_eq!(read_summary(out)["stacks_captured"], 0);
 }
+
+#[test]
+fn a_stack_for_every_allocation_through_a_one_event_buffer_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    // Each stack is cut to what a 2-slot buffer holds, and every event waits
+    // for the drain: slow, but whole.
+    run_headless(
+        out,
+        &[
+            "--frames",
+            "3000",
+            "--buffer-events",
+            "1",
+            "--stacks-every",
+            "1",
+        ],
+    );
+    let summary = read_summary(out);
+    assert_eq!(summary["events_dropped"], 0);
+    assert_eq!(summary["events_recorded"], summary["events_written"]);
+    let rows = read_tsv(out);
+    assert!(
+        rows.iter()
+            .all(|r| (r.kind() == "dealloc") == r.stack().is_none()),
+        "every allocating call has its stack, no release has one"
+    );
+}

@@ -20,8 +20,8 @@ use super::state::State;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Events each thread's buffer holds before that thread waits for the
-    /// drain (rounded up to a power of two, at least 2). Each takes 48 bytes,
-    /// reserved when a thread first records: the default 65,536 take 3 MiB
+    /// drain (rounded up to a power of two, at least 2). Each takes 56 bytes,
+    /// reserved when a thread first records: the default 65,536 take 3.5 MiB
     /// a thread, resident only as far as events fill them.
     pub capacity_events: usize,
     /// The time source.
