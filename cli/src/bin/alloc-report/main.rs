@@ -10,6 +10,7 @@ mod correlation;
 mod live;
 mod load;
 mod plot;
+mod stacks;
 mod stats;
 mod summary;
 
