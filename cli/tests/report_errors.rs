@@ -7,7 +7,8 @@ use assert_cmd::Command;
 use heapsnow::tsv::HEADER;
 use tempfile::TempDir;
 
-const GOOD_ROW: &str = "16\t42\talloc\t8\t1000\t1\t0x5000\t\n";
+/// A row of every column: no old size, no stack.
+const GOOD_ROW: &str = "16\t42\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n";
 
 /// Writes `contents` to `DIR/run/alloc.tsv`.
 fn input(dir: &TempDir, contents: &[u8]) -> PathBuf {
@@ -118,13 +119,13 @@ fn row_with_too_few_fields() {
     let contents = format!("{HEADER}{}16\t42\talloc\n", rows(2));
     fails_with(
         contents.as_bytes(),
-        &["{path}:4: expected 8 tab-separated fields (as in the header), found 3"],
+        &["{path}:4: expected 11 tab-separated fields (as in the header), found 3"],
     );
 }
 
 #[test]
 fn field_that_is_not_a_number() {
-    let contents = format!("{HEADER}16\tfast\talloc\t8\t1000\t1\t0x5000\t\n");
+    let contents = format!("{HEADER}16\tfast\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n");
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:2: column "ns": expected an unsigned integer, found "fast""#],
@@ -133,7 +134,10 @@ fn field_that_is_not_a_number() {
 
 #[test]
 fn negative_number() {
-    let contents = format!("{HEADER}{}16\t-3\talloc\t8\t1000\t1\t0x5000\t\n", rows(15));
+    let contents = format!(
+        "{HEADER}{}16\t-3\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n",
+        rows(15)
+    );
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:17: column "ns": expected an unsigned integer, found "-3""#],
@@ -142,7 +146,7 @@ fn negative_number() {
 
 #[test]
 fn overflowing_number() {
-    let contents = format!("{HEADER}18446744073709551616\t42\talloc\t8\t1000\t1\t0x5000\t\n");
+    let contents = format!("{HEADER}18446744073709551616\t42\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n");
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:2: column "bytes": 18446744073709551616 does not fit in 64 bits"#],
@@ -151,7 +155,7 @@ fn overflowing_number() {
 
 #[test]
 fn bad_address() {
-    let contents = format!("{HEADER}16\t42\talloc\t8\t1000\t1\t5000\t\n");
+    let contents = format!("{HEADER}16\t42\talloc\t8\t1000\t1\t5000\t\t\t\t\n");
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:2: column "addr": expected a hex address like 0x7f3a2c001000, found "5000""#],
@@ -160,7 +164,10 @@ fn bad_address() {
 
 #[test]
 fn unknown_kind() {
-    let contents = format!("{HEADER}{}16\t42\tfree\t8\t1000\t1\t0x5000\t\n", rows(1));
+    let contents = format!(
+        "{HEADER}{}16\t42\tfree\t8\t1000\t1\t0x5000\t\t\t\t\n",
+        rows(1)
+    );
     fails_with(
         contents.as_bytes(),
         &[
@@ -172,7 +179,7 @@ fn unknown_kind() {
 #[test]
 fn bytes_that_are_not_utf8() {
     let mut contents = format!("{HEADER}{}", rows(4)).into_bytes();
-    contents.extend_from_slice(b"16\t42\tal\xffloc\t8\t1000\t1\t0x5000\t\n");
+    contents.extend_from_slice(b"16\t42\tal\xffloc\t8\t1000\t1\t0x5000\t\t\t\t\n");
     fails_with(
         &contents,
         &[r#"{path}:6: column "kind": found bytes that are not UTF-8 text: al\xffloc"#],
@@ -224,7 +231,7 @@ fn an_error_in_a_middle_row_is_not_taken_for_a_cut_line() {
     let contents = format!("{HEADER}{}16\t42\talloc\n{}16\t4", rows(1), rows(1));
     fails_with(
         contents.as_bytes(),
-        &["{path}:3: expected 8 tab-separated fields"],
+        &["{path}:3: expected 11 tab-separated fields"],
     );
 }
 
@@ -238,7 +245,7 @@ fn the_first_bad_file_is_named() {
     let assert = report(&dir, &[&good, &bad]).code(1);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(
-        stderr.contains(&format!("Error: {}:2: expected 8", bad.display())),
+        stderr.contains(&format!("Error: {}:2: expected 11", bad.display())),
         "{stderr}"
     );
 }
