@@ -354,3 +354,87 @@ fn a_full_stdout_is_one_error_line_and_not_a_panic() {
     );
     assert!(dir.path().join("out").join("summary.md").exists());
 }
+
+/// A row with every column, its call stack number 3 captured as slow.
+const SLOW_ROW_WITH_STACK: &str = "16\t1500\talloc\t8\t1000\t1\t0x5000\t\t\t3\tslow\n";
+
+/// Writes `DIR/run/alloc.tsv` with one slow row that has a stack, and the
+/// `files` (name, contents) beside it.
+fn run_with_stack_files(dir: &TempDir, files: &[(&str, &str)]) -> PathBuf {
+    let path = input(dir, format!("{HEADER}{SLOW_ROW_WITH_STACK}").as_bytes());
+    for (name, contents) in files {
+        std::fs::write(path.parent().unwrap().join(name), contents).unwrap();
+    }
+    path
+}
+
+/// Asserts exit status 1 and an `Error:` line holding `expected`.
+fn stack_files_fail_with(files: &[(&str, &str)], expected: &str) {
+    let dir = TempDir::new().unwrap();
+    let path = run_with_stack_files(&dir, files);
+    let output = report(&dir, &[&path]).code(1).get_output().clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let expected = format!("Error: {}/{expected}", path.parent().unwrap().display());
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected:?} in: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
+#[test]
+fn a_malformed_folded_line_names_the_file_and_line() {
+    let stacks = ("stacks.tsv", "stack\tframes\n3\tmain;app::run\n");
+    stack_files_fail_with(
+        &[
+            stacks,
+            ("slow-stacks.folded", "main;app::run 1500\nmain;app::run\n"),
+        ],
+        "slow-stacks.folded:2: expected \"frame;frame;frame WEIGHT\", found no space",
+    );
+    stack_files_fail_with(
+        &[stacks, ("sampled-stacks.folded", "main;;app::run 1000\n")],
+        "sampled-stacks.folded:1: an empty frame name",
+    );
+    stack_files_fail_with(
+        &[stacks, ("slow-stacks.folded", "main;app::run 4.2e4\n")],
+        "slow-stacks.folded:1: expected a whole number as the weight at the end, found \"4.2e4\"",
+    );
+}
+
+#[test]
+fn a_malformed_stacks_tsv_line_names_the_file_and_line() {
+    stack_files_fail_with(
+        &[(
+            "stacks.tsv",
+            "stack\tframes\n1\tmain\nthree\tmain;app::run\n",
+        )],
+        "stacks.tsv:3: column \"stack\": expected a stack number, found \"three\"",
+    );
+    stack_files_fail_with(
+        &[("stacks.tsv", "bytes\tns\n")],
+        "stacks.tsv:1: expected the header \"stack<TAB>frames\"",
+    );
+}
+
+#[test]
+fn stacks_without_stacks_tsv_are_a_warning_and_the_report_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let path = run_with_stack_files(&dir, &[]);
+    let assert = report(&dir, &[&path]).success();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "warning: {}: missing, while 1 events have a stack number: their call sites \
+             are unknown\n",
+            path.parent().unwrap().join("stacks.tsv").display()
+        )
+    );
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(summary.contains("| alloc | 1 | 1500 |"), "{summary}");
+    assert!(
+        summary.contains("`stacks.tsv` is missing beside `alloc.tsv`"),
+        "{summary}"
+    );
+}
