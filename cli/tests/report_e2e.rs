@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use heapsnow::recorder::{Event, Kind};
+use heapsnow::recorder::{Event, Kind, StackRef};
 use heapsnow::tsv::{HEADER, write_row};
 use tempfile::TempDir;
 
@@ -566,5 +566,250 @@ fn many_runs_finish_with_a_bounded_legend() {
         &dir.path().join("long"),
         &long,
         std::time::Duration::from_secs(60),
+    );
+}
+
+/// The frames of the fixture's captured stacks, root first, as `stacks.tsv`
+/// lists them. Stack 4 is used by an event but missing from the file.
+const STACKS: [(u32, &str); 4] = [
+    (
+        1,
+        "main;heapsnow_cli::sim::World::step;heapsnow_cli::sim::World::spawn;\
+         alloc::raw_vec::RawVec<T,A>::grow_one;alloc::raw_vec::finish_grow",
+    ),
+    (
+        2,
+        "main;heapsnow_cli::sim::World::step;\
+         <alloc::vec::Vec<T> as core::clone::Clone>::clone;alloc::alloc::alloc",
+    ),
+    (3, "main;heapsnow_cli::sim::World::new;alloc::alloc::alloc"),
+    (
+        5,
+        "main;heapsnow_cli::sim::World::step;heapsnow_cli::sim::World::spawn;\
+         hashbrown::raw::RawTable<T>::reserve_rehash",
+    ),
+];
+
+/// Captured as with `--stacks-every 1000`.
+const EVERY: u64 = 1000;
+
+/// A run folder as a run with `--stacks-over 10us --stacks-every 1000`
+/// leaves it: alloc.tsv whose last events have stacks, stacks.tsv, both
+/// folded files and summary.json. Returns alloc.tsv's path and its events.
+fn write_run_with_stacks(dir: &Path, name: &str) -> (PathBuf, Vec<Event>) {
+    let mut events = events(5_000, 21);
+    let end_ns = events.last().unwrap().t_ns;
+    // (stack, slow, sampled, latency)
+    let stacked = [
+        (1, true, false, 20_000),
+        (1, true, false, 30_000),
+        (1, true, true, 100_000),
+        (5, true, false, 50_000),
+        (2, true, true, 500_000),
+        (4, true, false, 15_000),
+        (3, false, true, 40),
+        (3, false, true, 60),
+    ];
+    for (i, (id, slow, sampled, latency_ns)) in stacked.into_iter().enumerate() {
+        events.push(Event {
+            kind: Kind::Alloc,
+            size_bytes: 64,
+            align_bytes: 8,
+            latency_ns,
+            t_ns: end_ns + 1_000 * (i as u64 + 1),
+            thread: 1,
+            addr: 0x9000_0000 + 0x100 * i as u64,
+            old_addr: None,
+            old_size_bytes: None,
+            stack: Some(StackRef { id, slow, sampled }),
+        });
+    }
+    let tsv = write_tsv(dir, name, &events);
+    let run = tsv.parent().unwrap();
+
+    let mut stacks_tsv = String::from("stack\tframes\n");
+    for (id, frames) in STACKS {
+        stacks_tsv.push_str(&format!("{id}\t{frames}\n"));
+    }
+    std::fs::write(run.join("stacks.tsv"), stacks_tsv).unwrap();
+    // The folded files, weighed from the events as the recorder does.
+    let mut slow: HashMap<u32, u64> = HashMap::new();
+    let mut sampled: HashMap<u32, u64> = HashMap::new();
+    for event in &events {
+        let Some(stack) = event.stack else { continue };
+        if stack.slow {
+            *slow.entry(stack.id).or_default() += event.latency_ns;
+        }
+        if stack.sampled {
+            *sampled.entry(stack.id).or_default() += EVERY;
+        }
+    }
+    for (file, weights) in [
+        ("slow-stacks.folded", slow),
+        ("sampled-stacks.folded", sampled),
+    ] {
+        let folded: String = STACKS
+            .iter()
+            .filter_map(|(id, frames)| Some(format!("{frames} {}\n", weights.get(id)?)))
+            .collect();
+        std::fs::write(run.join(file), folded).unwrap();
+    }
+    std::fs::write(
+        run.join("summary.json"),
+        format!(r#"{{"stacks_over_ns": 10000, "stacks_every": {EVERY}}}"#),
+    )
+    .unwrap();
+    (tsv, events)
+}
+
+/// Every row of the slowest call sites table under `### label`.
+fn call_site_rows(summary: &str, label: &str) -> Vec<Vec<String>> {
+    let section = &summary[summary
+        .find("## Slowest call sites")
+        .unwrap_or_else(|| panic!("no call sites in summary:\n{summary}"))..];
+    let run = &section[section.find(&format!("### {label}\n")).unwrap()..];
+    run.lines()
+        .skip_while(|line| !line.starts_with("| call site |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            line.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn captured_stacks_give_flame_graphs_and_the_slowest_call_sites() {
+    let dir = TempDir::new().unwrap();
+    let (tsv, events) = write_run_with_stacks(dir.path(), "stacked");
+    let out = dir.path().join("report");
+    let stdout = run_report(&out, &[tsv.to_str().unwrap()]);
+
+    let slow_svg = out.join("slow-stacks.svg");
+    let sampled_svg = out.join("sampled-stacks.svg");
+    for path in [&slow_svg, &sampled_svg] {
+        assert!(stdout.contains(&path.display().to_string()), "{stdout}");
+    }
+    let slow = std::fs::read_to_string(&slow_svg).unwrap();
+    for part in [
+        "Slow allocations (≥ 10 µs): width = time spent in the allocator",
+        // Every slow call with a listed stack: 150 + 500 + 50 µs.
+        "all (700,000 ns, 100%)",
+        "heapsnow_cli::sim::World::spawn (200,000 ns, 28.57%)",
+        "alloc::raw_vec::RawVec&lt;T,A&gt;::grow_one",
+        "hashbrown::raw::RawTable&lt;T&gt;::reserve_rehash",
+    ] {
+        assert!(slow.contains(part), "{part:?} not in slow-stacks.svg");
+    }
+    assert!(!slow.contains("World::new"), "a sampled-only stack");
+    let sampled = std::fs::read_to_string(&sampled_svg).unwrap();
+    for part in [
+        "Sampled allocations: width = allocations, 1 in 1,000 sampled",
+        "all (4,000 allocations, 100%)",
+        "heapsnow_cli::sim::World::new (2,000 allocations, 50.00%)",
+    ] {
+        assert!(sampled.contains(part), "{part:?} not in sampled-stacks.svg");
+    }
+
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains(
+            "8 of 5,008 events had their call stack captured: 6 slow (≥ 10 µs), \
+             4 sampled (1 in 1,000), 2 of them both."
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("[slow-stacks.svg](slow-stacks.svg)"));
+    let all_ns: u64 = events.iter().map(|e| e.latency_ns).sum();
+    let share = |ns: u64| format!("{:.1} %", 100.0 * ns as f64 / all_ns as f64);
+    assert_eq!(
+        call_site_rows(&summary, "stacked"),
+        [
+            [
+                "`heapsnow_cli::sim::World::step`".to_owned(),
+                "1".to_owned(),
+                "500 µs".to_owned(),
+                "500 µs".to_owned(),
+                share(500_000),
+            ],
+            [
+                "`heapsnow_cli::sim::World::spawn`".to_owned(),
+                "4".to_owned(),
+                "200 µs".to_owned(),
+                "100 µs".to_owned(),
+                share(200_000),
+            ],
+            [
+                "(unknown stack)".to_owned(),
+                "1".to_owned(),
+                "15 µs".to_owned(),
+                "15 µs".to_owned(),
+                share(15_000),
+            ],
+        ]
+    );
+}
+
+#[test]
+fn compared_runs_each_get_their_own_flame_graphs() {
+    let dir = TempDir::new().unwrap();
+    let (stacked, _) = write_run_with_stacks(dir.path(), "stacked");
+    let plain = write_tsv(dir.path(), "plain", &events(2_000, 5));
+    let out = dir.path().join("report");
+    run_report(
+        &out,
+        &[
+            &format!("with stacks={}", stacked.display()),
+            plain.to_str().unwrap(),
+        ],
+    );
+    for graph in ["slow", "sampled"] {
+        assert!(out.join(format!("with_stacks-{graph}-stacks.svg")).exists());
+        assert!(!out.join(format!("plain-{graph}-stacks.svg")).exists());
+        assert!(!out.join(format!("{graph}-stacks.svg")).exists());
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert_eq!(call_site_rows(&summary, "with stacks").len(), 3);
+    let section = &summary[summary.find("## Slowest call sites").unwrap()..];
+    assert!(!section.contains("### plain"), "{section}");
+}
+
+#[test]
+fn a_run_without_stacks_has_no_flame_graph_and_no_error() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("report");
+    // No stack files at all: an older run, or another program's.
+    let plain = write_tsv(dir.path(), "plain", &events(2_000, 5));
+    let stdout = run_report(&out, &[plain.to_str().unwrap()]);
+    assert!(!stdout.contains("stacks.svg"), "{stdout}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(!summary.contains("## Slowest call sites"), "{summary}");
+
+    // Stacks asked for, none captured: empty folded files, no stacks.tsv.
+    let requested = write_tsv(dir.path(), "requested", &events(2_000, 6));
+    let run = requested.parent().unwrap();
+    std::fs::write(run.join("slow-stacks.folded"), "").unwrap();
+    std::fs::write(run.join("sampled-stacks.folded"), "\n").unwrap();
+    std::fs::write(
+        run.join("summary.json"),
+        r#"{"stacks_over_ns": 1000000000, "stacks_every": null}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("report-requested");
+    let stdout = run_report(&out, &[requested.to_str().unwrap()]);
+    assert!(!stdout.contains("stacks.svg"), "{stdout}");
+    let flame_graphs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".svg"))
+        .collect();
+    assert_eq!(flame_graphs, Vec::<String>::new());
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("0 of 2,000 events had their call stack captured."),
+        "{summary}"
     );
 }

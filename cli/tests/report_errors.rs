@@ -7,7 +7,8 @@ use assert_cmd::Command;
 use heapsnow::tsv::HEADER;
 use tempfile::TempDir;
 
-const GOOD_ROW: &str = "16\t42\talloc\t8\t1000\t1\t0x5000\t\n";
+/// A row of every column: no old size, no stack.
+const GOOD_ROW: &str = "16\t42\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n";
 
 /// Writes `contents` to `DIR/run/alloc.tsv`.
 fn input(dir: &TempDir, contents: &[u8]) -> PathBuf {
@@ -118,13 +119,13 @@ fn row_with_too_few_fields() {
     let contents = format!("{HEADER}{}16\t42\talloc\n", rows(2));
     fails_with(
         contents.as_bytes(),
-        &["{path}:4: expected 8 tab-separated fields (as in the header), found 3"],
+        &["{path}:4: expected 11 tab-separated fields (as in the header), found 3"],
     );
 }
 
 #[test]
 fn field_that_is_not_a_number() {
-    let contents = format!("{HEADER}16\tfast\talloc\t8\t1000\t1\t0x5000\t\n");
+    let contents = format!("{HEADER}16\tfast\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n");
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:2: column "ns": expected an unsigned integer, found "fast""#],
@@ -133,7 +134,10 @@ fn field_that_is_not_a_number() {
 
 #[test]
 fn negative_number() {
-    let contents = format!("{HEADER}{}16\t-3\talloc\t8\t1000\t1\t0x5000\t\n", rows(15));
+    let contents = format!(
+        "{HEADER}{}16\t-3\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n",
+        rows(15)
+    );
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:17: column "ns": expected an unsigned integer, found "-3""#],
@@ -142,7 +146,7 @@ fn negative_number() {
 
 #[test]
 fn overflowing_number() {
-    let contents = format!("{HEADER}18446744073709551616\t42\talloc\t8\t1000\t1\t0x5000\t\n");
+    let contents = format!("{HEADER}18446744073709551616\t42\talloc\t8\t1000\t1\t0x5000\t\t\t\t\n");
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:2: column "bytes": 18446744073709551616 does not fit in 64 bits"#],
@@ -151,7 +155,7 @@ fn overflowing_number() {
 
 #[test]
 fn bad_address() {
-    let contents = format!("{HEADER}16\t42\talloc\t8\t1000\t1\t5000\t\n");
+    let contents = format!("{HEADER}16\t42\talloc\t8\t1000\t1\t5000\t\t\t\t\n");
     fails_with(
         contents.as_bytes(),
         &[r#"{path}:2: column "addr": expected a hex address like 0x7f3a2c001000, found "5000""#],
@@ -160,7 +164,10 @@ fn bad_address() {
 
 #[test]
 fn unknown_kind() {
-    let contents = format!("{HEADER}{}16\t42\tfree\t8\t1000\t1\t0x5000\t\n", rows(1));
+    let contents = format!(
+        "{HEADER}{}16\t42\tfree\t8\t1000\t1\t0x5000\t\t\t\t\n",
+        rows(1)
+    );
     fails_with(
         contents.as_bytes(),
         &[
@@ -172,7 +179,7 @@ fn unknown_kind() {
 #[test]
 fn bytes_that_are_not_utf8() {
     let mut contents = format!("{HEADER}{}", rows(4)).into_bytes();
-    contents.extend_from_slice(b"16\t42\tal\xffloc\t8\t1000\t1\t0x5000\t\n");
+    contents.extend_from_slice(b"16\t42\tal\xffloc\t8\t1000\t1\t0x5000\t\t\t\t\n");
     fails_with(
         &contents,
         &[r#"{path}:6: column "kind": found bytes that are not UTF-8 text: al\xffloc"#],
@@ -224,7 +231,7 @@ fn an_error_in_a_middle_row_is_not_taken_for_a_cut_line() {
     let contents = format!("{HEADER}{}16\t42\talloc\n{}16\t4", rows(1), rows(1));
     fails_with(
         contents.as_bytes(),
-        &["{path}:3: expected 8 tab-separated fields"],
+        &["{path}:3: expected 11 tab-separated fields"],
     );
 }
 
@@ -238,7 +245,7 @@ fn the_first_bad_file_is_named() {
     let assert = report(&dir, &[&good, &bad]).code(1);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(
-        stderr.contains(&format!("Error: {}:2: expected 8", bad.display())),
+        stderr.contains(&format!("Error: {}:2: expected 11", bad.display())),
         "{stderr}"
     );
 }
@@ -346,4 +353,88 @@ fn a_full_stdout_is_one_error_line_and_not_a_panic() {
         "{stderr}"
     );
     assert!(dir.path().join("out").join("summary.md").exists());
+}
+
+/// A row with every column, its call stack number 3 captured as slow.
+const SLOW_ROW_WITH_STACK: &str = "16\t1500\talloc\t8\t1000\t1\t0x5000\t\t\t3\tslow\n";
+
+/// Writes `DIR/run/alloc.tsv` with one slow row that has a stack, and the
+/// `files` (name, contents) beside it.
+fn run_with_stack_files(dir: &TempDir, files: &[(&str, &str)]) -> PathBuf {
+    let path = input(dir, format!("{HEADER}{SLOW_ROW_WITH_STACK}").as_bytes());
+    for (name, contents) in files {
+        std::fs::write(path.parent().unwrap().join(name), contents).unwrap();
+    }
+    path
+}
+
+/// Asserts exit status 1 and an `Error:` line holding `expected`.
+fn stack_files_fail_with(files: &[(&str, &str)], expected: &str) {
+    let dir = TempDir::new().unwrap();
+    let path = run_with_stack_files(&dir, files);
+    let output = report(&dir, &[&path]).code(1).get_output().clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let expected = format!("Error: {}/{expected}", path.parent().unwrap().display());
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected:?} in: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
+#[test]
+fn a_malformed_folded_line_names_the_file_and_line() {
+    let stacks = ("stacks.tsv", "stack\tframes\n3\tmain;app::run\n");
+    stack_files_fail_with(
+        &[
+            stacks,
+            ("slow-stacks.folded", "main;app::run 1500\nmain;app::run\n"),
+        ],
+        "slow-stacks.folded:2: expected \"frame;frame;frame WEIGHT\", found no space",
+    );
+    stack_files_fail_with(
+        &[stacks, ("sampled-stacks.folded", "main;;app::run 1000\n")],
+        "sampled-stacks.folded:1: an empty frame name",
+    );
+    stack_files_fail_with(
+        &[stacks, ("slow-stacks.folded", "main;app::run 4.2e4\n")],
+        "slow-stacks.folded:1: expected a whole number as the weight at the end, found \"4.2e4\"",
+    );
+}
+
+#[test]
+fn a_malformed_stacks_tsv_line_names_the_file_and_line() {
+    stack_files_fail_with(
+        &[(
+            "stacks.tsv",
+            "stack\tframes\n1\tmain\nthree\tmain;app::run\n",
+        )],
+        "stacks.tsv:3: column \"stack\": expected a stack number, found \"three\"",
+    );
+    stack_files_fail_with(
+        &[("stacks.tsv", "bytes\tns\n")],
+        "stacks.tsv:1: expected the header \"stack<TAB>frames\"",
+    );
+}
+
+#[test]
+fn stacks_without_stacks_tsv_are_a_warning_and_the_report_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let path = run_with_stack_files(&dir, &[]);
+    let assert = report(&dir, &[&path]).success();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "warning: {}: missing, while 1 events have a stack number: their call sites \
+             are unknown\n",
+            path.parent().unwrap().join("stacks.tsv").display()
+        )
+    );
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.md")).unwrap();
+    assert!(summary.contains("| alloc | 1 | 1500 |"), "{summary}");
+    assert!(
+        summary.contains("`stacks.tsv` is missing beside `alloc.tsv`"),
+        "{summary}"
+    );
 }

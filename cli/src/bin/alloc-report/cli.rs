@@ -15,7 +15,14 @@ use clap::{Parser, ValueEnum};
 ///   timeline      p50, p99 and max latency and the allocation rate over time
 ///   size_classes  p50 and p99 latency and call count per power-of-two size
 ///   lifetimes     how long objects live, from allocation to release
-///   summary.md    count and latency percentiles per run and kind
+///   summary.md    count and latency percentiles per run and kind, and
+///                 the slowest call sites when the run captured stacks
+///
+/// When a run captured call stacks (particles --stacks-over, --stacks-every),
+/// also SVG flame graphs of the folded files beside its alloc.tsv:
+///   slow-stacks.svg     slow calls; width = time spent in the allocator
+///   sampled-stacks.svg  sampled calls; width = allocations
+/// (with several runs, each name starts with the run's label and a dash).
 ///
 /// With several files, every chart and summary.md compare the runs side by
 /// side; a chart's legend lists as many runs as fit in three rows. Each

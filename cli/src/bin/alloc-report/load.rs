@@ -74,10 +74,7 @@ pub fn warn(progress: &ProgressBar, message: &str) {
 /// killed (or still runs). A file with neither was not written by a
 /// `particles` run: nothing is said about it.
 fn unfinished(path: &Path) -> Option<String> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = folder_of(path);
     if dir.join("summary.json").exists() {
         return None;
     }
@@ -97,6 +94,14 @@ fn unfinished(path: &Path) -> Option<String> {
              before writing its summary, so its last events may be missing"
         )
     })
+}
+
+/// The folder holding `path`, where the run wrote its other files.
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 fn check_is_file(path: &Path) -> Result<()> {
@@ -147,5 +152,8 @@ fn load_run(run: &RunSpec, progress: &ProgressBar) -> Result<RunStats> {
             path.display()
         );
     }
+    stats
+        .stacks
+        .load(folder_of(path), &|message| warn(progress, message))?;
     Ok(stats)
 }

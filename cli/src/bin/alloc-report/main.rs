@@ -7,9 +7,11 @@
 
 mod cli;
 mod correlation;
+mod flame;
 mod live;
 mod load;
 mod plot;
+mod stacks;
 mod stats;
 mod summary;
 
@@ -45,6 +47,7 @@ fn run() -> Result<()> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     let mut written = plot::draw_all(&runs, out_dir, &config.formats)?;
+    written.extend(flame::draw_all(&runs, out_dir)?);
     let summary_path = out_dir.join("summary.md");
     std::fs::write(&summary_path, summary::render(&runs))
         .with_context(|| format!("cannot write {}", summary_path.display()))?;

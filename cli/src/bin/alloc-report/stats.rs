@@ -10,6 +10,7 @@ use heapsnow::recorder::{Event, Kind};
 
 use crate::correlation::SizeLatency;
 use crate::live::LiveMap;
+use crate::stacks::RunStacks;
 
 /// Significant digits of the summary's histograms (latency by kind, size
 /// class, lifetimes): the library's, as in `summary.json`.
@@ -53,6 +54,8 @@ pub struct RunStats {
     pub unfinished: Option<String>,
     /// How well size predicts latency, per kind.
     pub size_latency: SizeLatency,
+    /// The call stacks the run captured.
+    pub stacks: RunStacks,
 }
 
 impl RunStats {
@@ -69,6 +72,7 @@ impl RunStats {
             lifetimes: Lifetimes::new(),
             unfinished: None,
             size_latency: SizeLatency::new(),
+            stacks: RunStacks::default(),
         }
     }
 
@@ -82,6 +86,12 @@ impl RunStats {
         self.lifetimes.record(event);
         self.size_latency
             .record(event.kind, event.size_bytes, event.latency_ns);
+        self.stacks.record(event);
+    }
+
+    /// Every call's latency added up: the time the run spent in the allocator.
+    pub fn total_latency_ns(&self) -> u128 {
+        self.kinds.iter().map(|kind| kind.sum_ns).sum()
     }
 
     /// The statistics of one kind.

@@ -7,8 +7,13 @@ use std::fmt::Write as _;
 use heapsnow::recorder::Kind;
 
 use crate::correlation::{Correlation, MAX_CELLS};
+use crate::flame;
+use crate::stacks::CallSites;
 use crate::stats::{KindStats, RunStats, SIGFIG};
 use crate::units::{format_ns, group_thousands};
+
+/// The most call sites listed per run.
+const TOP_CALL_SITES: usize = 10;
 
 /// The percentiles every table shows, as (column name, quantile).
 pub const PERCENTILES: [(&str, f64); 5] = [
@@ -140,6 +145,7 @@ pub fn render(runs: &[RunStats]) -> String {
         comparison(&mut md, runs, &kinds);
     }
     lifetimes(&mut md, runs);
+    call_sites(&mut md, runs);
     method(&mut md);
     md
 }
@@ -294,6 +300,128 @@ fn lifetimes(md: &mut String, runs: &[RunStats]) {
     }
 }
 
+/// Per run that captured stacks: how many events have one, the flame
+/// graphs, and the call sites of the slow calls, most time first.
+fn call_sites(md: &mut String, runs: &[RunStats]) {
+    if !runs.iter().any(|run| run.stacks.any()) {
+        return;
+    }
+    md.push_str("\n## Slowest call sites\n\n");
+    md.push_str(
+        "Calls at least as slow as the run's `--stacks-over` threshold, grouped by call \
+         site: the innermost frame of the call's stack outside the standard library's \
+         allocation plumbing (`alloc::`, `core::`, `std::`, `hashbrown::`, `__rust…`), or \
+         the innermost frame if every one is plumbing. The share is of all the time the \
+         run spent in the allocator, every call counted.\n",
+    );
+    for (run, flame_graphs) in runs.iter().zip(flame::file_names(runs)) {
+        let stacks = &run.stacks;
+        if !stacks.any() {
+            continue;
+        }
+        let _ = writeln!(md, "\n### {}\n", run.label);
+        let _ = writeln!(md, "{}", captured_line(run));
+        if !flame_graphs.is_empty() {
+            let links: Vec<String> = flame_graphs
+                .iter()
+                .map(|name| format!("[{name}]({name})"))
+                .collect();
+            let _ = writeln!(md, "\nFlame graphs: {}.", links.join(", "));
+        }
+        match &stacks.call_sites {
+            None => {}
+            Some(CallSites::FramesMissing) => md.push_str(
+                "\n`stacks.tsv` is missing beside `alloc.tsv`: the call sites of these \
+                 events are unknown.\n",
+            ),
+            Some(CallSites::Known(rows)) if rows.is_empty() => {
+                md.push_str("\nNo slow call had its stack captured: no call site to list.\n");
+            }
+            Some(CallSites::Known(rows)) => {
+                md.push_str(
+                    "\n| call site | events | total latency | max latency | share of allocator time |\n",
+                );
+                md.push_str("|---|--:|--:|--:|--:|\n");
+                let all_ns = run.total_latency_ns();
+                for row in rows.iter().take(TOP_CALL_SITES) {
+                    let site = match &row.site {
+                        Some(site) => code(site),
+                        None => "(unknown stack)".to_owned(),
+                    };
+                    let _ = writeln!(
+                        md,
+                        "| {site} | {} | {} | {} | {} |",
+                        group_thousands(row.calls.events),
+                        format_ns(row.calls.total_ns as f64),
+                        format_ns(row.calls.max_ns as f64),
+                        format_share(row.calls.total_ns, all_ns)
+                    );
+                }
+                if rows.len() > TOP_CALL_SITES {
+                    let _ = writeln!(
+                        md,
+                        "\nThe {TOP_CALL_SITES} call sites with the most time of {}.",
+                        group_thousands(rows.len() as u64)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// "N of M events had their call stack captured: ..."
+fn captured_line(run: &RunStats) -> String {
+    let captured = &run.stacks.captured;
+    let settings = &run.stacks.settings;
+    let of = format!(
+        "{} of {} events",
+        group_thousands(captured.events),
+        group_thousands(run.events)
+    );
+    if captured.events == 0 {
+        return format!("{of} had their call stack captured.");
+    }
+    let over = settings
+        .stacks_over_ns
+        .map_or(String::new(), |ns| format!(" (≥ {})", format_ns(ns as f64)));
+    let every = settings
+        .stacks_every
+        .map_or(String::new(), |n| format!(" (1 in {})", group_thousands(n)));
+    let both = if captured.both > 0 {
+        format!(", {} of them both", group_thousands(captured.both))
+    } else {
+        String::new()
+    };
+    format!(
+        "{of} had their call stack captured: {} slow{over}, {} sampled{every}{both}.",
+        group_thousands(captured.slow),
+        group_thousands(captured.sampled),
+    )
+}
+
+/// `part` as a percentage of `whole`, to a tenth, finer when small.
+fn format_share(part: u128, whole: u128) -> String {
+    if whole == 0 {
+        return "–".to_owned();
+    }
+    let percent = 100.0 * part as f64 / whole as f64;
+    if percent == 0.0 || percent >= 0.1 {
+        format!("{percent:.1} %")
+    } else {
+        format!("{percent:.3} %")
+    }
+}
+
+/// A name as markdown inline code, safe inside a table cell.
+fn code(name: &str) -> String {
+    let name = name.replace('|', "\\|");
+    if name.contains('`') {
+        format!("`` {name} ``")
+    } else {
+        format!("`{name}`")
+    }
+}
+
 fn method(md: &mut String) {
     let _ = write!(
         md,
@@ -337,5 +465,16 @@ mod tests {
             "18446744073709551615.0"
         );
         assert_eq!(mean_to_tenths(199, 100), "2.0");
+    }
+
+    #[test]
+    fn shares_and_names_read_well_in_a_table() {
+        assert_eq!(format_share(1, 3), "33.3 %");
+        assert_eq!(format_share(1, 4_000), "0.025 %");
+        assert_eq!(format_share(0, 4_000), "0.0 %");
+        assert_eq!(format_share(5, 0), "–");
+        assert_eq!(code("app::spawn"), "`app::spawn`");
+        assert_eq!(code("a|b"), "`a\\|b`");
+        assert_eq!(code("a`b"), "`` a`b ``");
     }
 }
