@@ -52,18 +52,24 @@ impl Symbolizer {
 /// True for the frames of the stack walk, the recorder and the global
 /// allocator's entry points, cut from the stacks the recorder captures.
 pub fn is_recorder_frame(name: &str) -> bool {
-    const PREFIXES: [&str; 9] = [
+    const PREFIXES: [&str; 4] = [
         "backtrace::",
         "heapsnow::recorder::",
         "<heapsnow::recorder::",
-        "__rust_alloc",
-        "__rust_dealloc",
-        "__rust_realloc",
-        "__rg_",
-        "__rdl_",
         "_Unwind_",
     ];
+    // The allocator shims, named `__rustc::__rust_alloc` by newer compilers.
+    const ENTRY_POINTS: [&str; 6] = [
+        "__rust_alloc",
+        "__rust_alloc_zeroed",
+        "__rust_realloc",
+        "__rust_dealloc",
+        "__rg_",
+        "__rdl_",
+    ];
+    let shim = name.strip_prefix("__rustc::").unwrap_or(name);
     PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || ENTRY_POINTS.iter().any(|entry| shim.starts_with(entry))
 }
 
 /// The functions at a return address, innermost first; the address in hex
@@ -104,6 +110,8 @@ mod tests {
             "<heapsnow::recorder::ReportingAllocator<A> as core::alloc::global::GlobalAlloc>::alloc"
         ));
         assert!(is_recorder_frame("__rust_alloc"));
+        assert!(is_recorder_frame("__rustc::__rust_realloc"));
+        assert!(!is_recorder_frame("__rustc::rust_begin_unwind"));
         assert!(!is_recorder_frame("alloc::raw_vec::RawVec<T,A>::grow_one"));
         assert!(!is_recorder_frame("heapsnow_cli::sim::World::spawn"));
     }
