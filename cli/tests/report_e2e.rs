@@ -10,12 +10,13 @@ use heapsnow::recorder::{Event, Kind};
 use heapsnow::tsv::{HEADER, write_row};
 use tempfile::TempDir;
 
-const CHARTS: [&str; 5] = [
+const CHARTS: [&str; 6] = [
     "scatter",
     "percentiles",
     "timeline",
     "size_classes",
     "lifetimes",
+    "heap",
 ];
 
 /// A small deterministic generator (xorshift64*), so the test needs no rand.

@@ -15,6 +15,7 @@ use clap::{Parser, ValueEnum};
 ///   timeline      p50, p99 and max latency and the allocation rate over time
 ///   size_classes  p50 and p99 latency and call count per power-of-two size
 ///   lifetimes     how long objects live, from allocation to release
+///   heap          live heap bytes over time, each run's peak marked
 ///   summary.md    count and latency percentiles per run and kind, the
 ///                 peak live heap and what is still live at the end
 ///

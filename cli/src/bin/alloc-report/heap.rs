@@ -129,6 +129,16 @@ impl Heap {
     pub fn peak(&self) -> Peak {
         self.peak
     }
+
+    /// Width of every bucket.
+    pub fn bucket_ns(&self) -> u64 {
+        self.bucket_ns
+    }
+
+    /// Buckets in time order; bucket `i` starts at `i * bucket_ns()`.
+    pub fn buckets(&self) -> &[HeapBucket] {
+        &self.buckets
+    }
 }
 
 #[cfg(test)]
