@@ -334,7 +334,7 @@ fn heap(md: &mut String, runs: &[RunStats]) {
         let largest = if largest.is_empty() {
             "–".to_owned()
         } else {
-            largest.join(", ")
+            largest.join("; ")
         };
         let _ = writeln!(
             md,
