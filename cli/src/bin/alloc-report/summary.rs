@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use heapsnow::recorder::Kind;
 
 use crate::correlation::{Correlation, MAX_CELLS};
+use crate::heap::Heap;
 use crate::stats::{KindStats, RunStats, SIGFIG};
 use crate::units::{format_bytes, format_ns, group_thousands};
 
@@ -366,6 +367,7 @@ fn ns_cell(t_ns: u64) -> String {
 }
 
 fn method(md: &mut String) {
+    let heap_slices = Heap::MAX_BUCKETS;
     let _ = write!(
         md,
         "
@@ -395,7 +397,7 @@ fn method(md: &mut String) {
   the recording and subtracts the size that allocation added. The peak is
   the first time the highest value was reached, at the latest `t_ns` of the
   rows read so far (rows of several threads come slightly out of order).
-  heap.png draws the highest value in each of at most 480 time slices.
+  heap.png draws the highest value in each of at most {heap_slices} time slices.
 "
     );
 }
