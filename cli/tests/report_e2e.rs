@@ -10,12 +10,13 @@ use heapsnow::recorder::{Event, Kind, StackRef};
 use heapsnow::tsv::{HEADER, write_row};
 use tempfile::TempDir;
 
-const CHARTS: [&str; 5] = [
+const CHARTS: [&str; 6] = [
     "scatter",
     "percentiles",
     "timeline",
     "size_classes",
     "lifetimes",
+    "heap",
 ];
 
 /// A small deterministic generator (xorshift64*), so the test needs no rand.
@@ -246,7 +247,88 @@ fn check_summary_against(summary: &str, label: &str, events: &[Event]) {
     assert_eq!(number(&row[6]), born.len() as u64, "still live");
     assert_eq!(number(&row[7]), 0, "frees without an allocation");
 
+    check_heap_against(summary, label, events);
     check_correlations_against(summary, label, events);
+}
+
+/// What the Heap table should say: (peak bytes, peak t_ns, bytes live at
+/// the end, objects live at the end, largest sizes live at the end),
+/// followed here with a plain map of address to size.
+fn expected_heap(events: &[Event]) -> (u64, u64, u64, usize, String) {
+    let mut live: HashMap<u64, u64> = HashMap::new();
+    let (mut bytes, mut peak, mut peak_t_ns) = (0u64, 0u64, 0u64);
+    for e in events {
+        let succeeded = e.addr != 0;
+        let freed = match e.kind {
+            Kind::Dealloc => Some(e.addr),
+            Kind::Realloc if succeeded => e.old_addr,
+            _ => None,
+        };
+        if let Some(size) = freed.and_then(|addr| live.remove(&addr)) {
+            bytes -= size;
+        }
+        if e.kind != Kind::Dealloc && succeeded {
+            bytes += e.size_bytes;
+            live.insert(e.addr, e.size_bytes);
+        }
+        if bytes > peak {
+            (peak, peak_t_ns) = (bytes, e.t_ns);
+        }
+    }
+    let mut sizes: Vec<u64> = live.values().copied().collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut largest: Vec<(u64, u64)> = Vec::new();
+    for size in sizes {
+        if let Some((last, count)) = largest.last_mut()
+            && *last == size
+        {
+            *count += 1;
+        } else if largest.len() == 5 {
+            break;
+        } else {
+            largest.push((size, 1));
+        }
+    }
+    let largest = largest
+        .iter()
+        .map(|(size, count)| format!("{count} × {size} B"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (peak, peak_t_ns, bytes, live.len(), largest)
+}
+
+/// The first number of a cell: `79770 (77.9 KiB)` is 79770.
+fn leading_number(cell: &str) -> u64 {
+    number(cell.split(' ').next().unwrap())
+}
+
+fn check_heap_against(summary: &str, label: &str, events: &[Event]) {
+    let (peak, peak_t_ns, end_bytes, end_objects, largest) = expected_heap(events);
+    let row = table_row(summary, "## Heap", label);
+    assert_eq!(leading_number(&row[1]), peak, "{label} peak live bytes");
+    assert_eq!(leading_number(&row[2]), peak_t_ns, "{label} peak at");
+    assert_eq!(
+        leading_number(&row[3]),
+        end_bytes,
+        "{label} live bytes at end"
+    );
+    assert_eq!(
+        number(&row[4]),
+        end_objects as u64,
+        "{label} objects at end"
+    );
+    // Sizes are written with thousands separators.
+    assert_eq!(row[5].replace(',', ""), largest, "{label} largest live");
+}
+
+/// The file a recorder wrote before `old_bytes` existed: the first eight
+/// columns only.
+fn without_old_sizes(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| line.split('\t').take(8).collect::<Vec<_>>().join("\t") + "\n")
+        .collect()
 }
 
 /// Average ranks the textbook way: sort, and give each run of equal values
@@ -414,6 +496,72 @@ fn two_runs_are_compared_in_every_chart_and_side_by_side() {
             count(&second)
         )
     );
+}
+
+#[test]
+fn the_heap_follows_allocations_frees_and_reallocs_to_its_peak() {
+    let event = |kind, size_bytes, t_ns, addr, old: Option<(u64, u64)>| Event {
+        kind,
+        size_bytes,
+        align_bytes: 8,
+        latency_ns: 100,
+        t_ns,
+        thread: 1,
+        addr,
+        old_addr: old.map(|(addr, _)| addr),
+        old_size_bytes: old.map(|(_, size)| size),
+        stack: None,
+    };
+    let events = [
+        event(Kind::Alloc, 1_024, 1_000, 0x1000, None),
+        event(Kind::AllocZeroed, 4_096, 2_000, 0x2000, None),
+        // Moved and grown: 1 KiB out, 8 KiB in. The peak: 12 KiB.
+        event(Kind::Realloc, 8_192, 3_000, 0x3000, Some((0x1000, 1_024))),
+        // Allocated before the recording: nothing to take off.
+        event(Kind::Dealloc, 500, 4_000, 0x9000, None),
+        // Failed calls: nothing allocated, the old block stays.
+        event(Kind::Alloc, 1 << 40, 5_000, 0, None),
+        event(Kind::Realloc, 1 << 40, 6_000, 0, Some((0x2000, 4_096))),
+        event(Kind::Dealloc, 4_096, 7_000, 0x2000, None),
+        event(Kind::Alloc, 16, 8_000, 0x4000, None),
+        event(Kind::Alloc, 16, 9_000, 0x5000, None),
+    ];
+    let dir = TempDir::new().unwrap();
+    let current = write_tsv(dir.path(), "current", &events);
+    let old = dir.path().join("old").join("alloc.tsv");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(&old, without_old_sizes(&current)).unwrap();
+    let out = dir.path().join("report");
+    run_report(
+        &out,
+        &[
+            "--format",
+            "both",
+            current.to_str().unwrap(),
+            old.to_str().unwrap(),
+        ],
+    );
+
+    assert_eq!(png_size(&out.join("heap.png")), (1280, 800));
+    let svg = std::fs::read_to_string(out.join("heap.svg")).unwrap();
+    assert!(svg.contains("peak 12 KiB"), "the peak is labelled");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    // A file without old sizes is followed as exactly.
+    for label in ["current", "old"] {
+        let row = table_row(&summary, "## Heap", label);
+        assert_eq!(
+            row[1..],
+            [
+                "12288 (12 KiB)",
+                "3000 (3 µs)",
+                "8224 (8.03 KiB)",
+                "3",
+                "1 × 8,192 B; 2 × 16 B"
+            ],
+            "{label}"
+        );
+        check_heap_against(&summary, label, &events);
+    }
 }
 
 #[test]

@@ -418,7 +418,7 @@ fn h_toggles_the_overlay_and_esc_ends_the_demo() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(title.starts_with("particles: "), "{title}");
-    for part in ["particles,", "fps,", "latency p50", "p99"] {
+    for part in ["particles,", "fps,", "heap ", "latency p50", "p99"] {
         assert!(title.contains(part), "{part:?} in {title}");
     }
 

@@ -15,7 +15,9 @@ use clap::{Parser, ValueEnum};
 ///   timeline      p50, p99 and max latency and the allocation rate over time
 ///   size_classes  p50 and p99 latency and call count per power-of-two size
 ///   lifetimes     how long objects live, from allocation to release
-///   summary.md    count and latency percentiles per run and kind, and
+///   heap          live heap bytes over time, each run's peak marked
+///   summary.md    count and latency percentiles per run and kind, the
+///                 peak live heap and what is still live at the end, and
 ///                 the slowest call sites when the run captured stacks
 ///
 /// When a run captured call stacks (particles --stacks-over, --stacks-every),
@@ -27,7 +29,7 @@ use clap::{Parser, ValueEnum};
 /// With several files, every chart and summary.md compare the runs side by
 /// side; a chart's legend lists as many runs as fit in three rows. Each
 /// file is read in one streaming pass; memory grows with the objects live
-/// at once (12 bytes each), not with the file's length.
+/// at once (16 bytes each), not with the file's length.
 #[derive(Debug, Parser)]
 #[command(
     version,

@@ -3,11 +3,12 @@
 //! Reading streams every file once into fixed-size aggregates
 //! (HdrHistograms, a density grid, time slices) and a map of live addresses,
 //! so memory does not grow with the number of rows, only with the objects
-//! live at once (12 bytes each).
+//! live at once (16 bytes each: address, start time and size).
 
 mod cli;
 mod correlation;
 mod flame;
+mod heap;
 mod live;
 mod load;
 mod plot;

@@ -1,15 +1,17 @@
 //! Aggregates of one run: everything the charts and the summary need,
 //! built one event at a time. All are of fixed size but the map of live
-//! objects, which grows with the objects allocated and not yet freed (12
+//! objects, which grows with the objects allocated and not yet freed (16
 //! bytes each, see [`LiveMap`]), never with the rows.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hdrhistogram::Histogram;
 use heapsnow::recorder::{Event, Kind};
 
 use crate::correlation::SizeLatency;
-use crate::live::LiveMap;
+use crate::heap::{Heap, HeapChange};
+use crate::live::{Life, LiveMap};
 use crate::stacks::RunStacks;
 
 /// Significant digits of the summary's histograms (latency by kind, size
@@ -50,6 +52,8 @@ pub struct RunStats {
     pub timeline: Timeline,
     /// Object lifetimes, pairing allocations with their release.
     pub lifetimes: Lifetimes,
+    /// The live heap over time, from the same pairing.
+    pub heap: Heap,
     /// Why the run that wrote the file did not finish, if it did not.
     pub unfinished: Option<String>,
     /// How well size predicts latency, per kind.
@@ -70,6 +74,7 @@ impl RunStats {
             size_classes: SizeClasses::new(),
             timeline: Timeline::new(),
             lifetimes: Lifetimes::new(),
+            heap: Heap::new(),
             unfinished: None,
             size_latency: SizeLatency::new(),
             stacks: RunStacks::default(),
@@ -83,7 +88,8 @@ impl RunStats {
         self.density.record(event.size_bytes, event.latency_ns);
         self.size_classes.record(event.size_bytes, event.latency_ns);
         self.timeline.record(event);
-        self.lifetimes.record(event);
+        let change = self.lifetimes.record(event);
+        self.heap.record(event.t_ns, change);
         self.size_latency
             .record(event.kind, event.size_bytes, event.latency_ns);
         self.stacks.record(event);
@@ -267,7 +273,8 @@ impl Timeline {
 /// Object lifetimes: alloc to the dealloc of the same address; a realloc
 /// ends the life at its old address and starts one at its new address.
 pub struct Lifetimes {
-    /// Start time of every live object, by address: 12 bytes an object.
+    /// Start time and size of every live object, by address: 16 bytes an
+    /// object.
     live: LiveMap,
     /// Every completed life.
     pub lifetime_ns: Histogram<u64>,
@@ -288,31 +295,50 @@ impl Lifetimes {
         }
     }
 
-    fn record(&mut self, event: &Event) {
+    /// Pairs the call with the lives it ends and starts; returns what that
+    /// did to the live heap.
+    fn record(&mut self, event: &Event) -> HeapChange {
+        let mut change = HeapChange::default();
         match event.kind {
-            Kind::Alloc | Kind::AllocZeroed => self.begin(event.addr, event.t_ns),
+            Kind::Alloc | Kind::AllocZeroed => self.begin(event, &mut change),
             Kind::Realloc => {
                 // A failed realloc (address 0) leaves the old object alive.
                 if event.addr != 0 {
                     if let Some(old_addr) = event.old_addr {
-                        self.end(old_addr, event.t_ns);
+                        self.end(old_addr, event.t_ns, &mut change);
                     }
-                    self.begin(event.addr, event.t_ns);
+                    self.begin(event, &mut change);
                 }
             }
-            Kind::Dealloc => self.end(event.addr, event.t_ns),
+            Kind::Dealloc => self.end(event.addr, event.t_ns, &mut change),
         }
+        change
     }
 
-    fn begin(&mut self, addr: u64, t_ns: u64) {
-        if addr != 0 && self.live.insert(addr, t_ns).is_some() {
+    /// Starts the life of the object `event` allocated, if it succeeded.
+    fn begin(&mut self, event: &Event, change: &mut HeapChange) {
+        if event.addr == 0 {
+            return;
+        }
+        let life = Life {
+            start_ns: event.t_ns,
+            size_bytes: event.size_bytes,
+        };
+        if let Some(dropped) = self.live.insert(event.addr, life) {
+            // Its free is missing, but the address was handed out again:
+            // the block is gone.
             self.reused_live_addresses += 1;
+            change.freed_bytes += u128::from(dropped.size_bytes);
         }
+        change.allocated_bytes = event.size_bytes;
     }
 
-    fn end(&mut self, addr: u64, t_ns: u64) {
+    fn end(&mut self, addr: u64, t_ns: u64, change: &mut HeapChange) {
         match self.live.remove(addr) {
-            Some(start_ns) => record(&mut self.lifetime_ns, t_ns.saturating_sub(start_ns)),
+            Some(life) => {
+                record(&mut self.lifetime_ns, t_ns.saturating_sub(life.start_ns));
+                change.freed_bytes += u128::from(life.size_bytes);
+            }
             None => self.unmatched_frees += 1,
         }
     }
@@ -320,6 +346,26 @@ impl Lifetimes {
     /// Objects allocated and never freed before the end of the file.
     pub fn still_live(&self) -> usize {
         self.live.len()
+    }
+
+    /// The `n` largest sizes among the objects still live, largest first,
+    /// each with the number of objects of that size.
+    pub fn largest_still_live(&self, n: usize) -> Vec<(u64, u64)> {
+        let mut largest: BTreeMap<u64, u64> = BTreeMap::new();
+        for life in self.live.lives() {
+            if let Some(count) = largest.get_mut(&life.size_bytes) {
+                *count += 1;
+            } else if largest.len() < n {
+                largest.insert(life.size_bytes, 1);
+            } else if largest
+                .first_key_value()
+                .is_some_and(|(&smallest, _)| smallest < life.size_bytes)
+            {
+                largest.pop_first();
+                largest.insert(life.size_bytes, 1);
+            }
+        }
+        largest.into_iter().rev().collect()
     }
 }
 
@@ -356,6 +402,107 @@ mod tests {
         assert_eq!(lives.lifetime_ns.max(), 700);
         assert_eq!(lives.unmatched_frees, 1);
         assert_eq!(lives.still_live(), 1);
+    }
+
+    /// A call of `size_bytes` (a realloc's new size), with the old size
+    /// that a file written since `old_bytes` exists gives.
+    fn sized(kind: Kind, t_ns: u64, size_bytes: u64, addr: u64, old: Option<(u64, u64)>) -> Event {
+        Event {
+            size_bytes,
+            old_addr: old.map(|(addr, _)| addr),
+            old_size_bytes: old.map(|(_, size)| size),
+            ..event(kind, t_ns, addr, None)
+        }
+    }
+
+    fn heap_after(events: &[Event]) -> RunStats {
+        let mut stats = RunStats::new("a".into(), "a.tsv".into());
+        for event in events {
+            stats.record(event);
+        }
+        stats
+    }
+
+    #[test]
+    fn the_heap_follows_allocations_frees_and_reallocs() {
+        let stats = heap_after(&[
+            sized(Kind::Alloc, 10, 100, 0x10, None),
+            sized(Kind::AllocZeroed, 20, 50, 0x20, None),
+            // Moved and grown: 100 B leave, 300 B arrive.
+            sized(Kind::Realloc, 30, 300, 0x30, Some((0x10, 100))),
+            // Shrunk in place.
+            sized(Kind::Realloc, 40, 200, 0x30, Some((0x30, 300))),
+            sized(Kind::Dealloc, 50, 50, 0x20, None),
+        ]);
+        let heap = &stats.heap;
+        assert_eq!(heap.live_bytes(), 200);
+        assert_eq!((heap.peak().bytes, heap.peak().t_ns), (350, 30));
+        assert_eq!(stats.lifetimes.still_live(), 1);
+        assert_eq!(stats.lifetimes.largest_still_live(5), [(200, 1)]);
+    }
+
+    #[test]
+    fn failed_calls_and_frees_of_unknown_blocks_change_nothing() {
+        let stats = heap_after(&[
+            sized(Kind::Alloc, 10, 100, 0x10, None),
+            // Failed: no address, nothing allocated, the old block stays.
+            sized(Kind::Alloc, 20, 1 << 40, 0, None),
+            sized(Kind::Realloc, 30, 1 << 40, 0, Some((0x10, 100))),
+            // Allocated before the recording started.
+            sized(Kind::Dealloc, 40, 4_096, 0x99, None),
+            sized(Kind::Realloc, 50, 64, 0x40, Some((0x98, 32))),
+        ]);
+        let heap = &stats.heap;
+        // The realloc of an unknown block still allocates its new one.
+        assert_eq!(heap.live_bytes(), 164);
+        assert_eq!((heap.peak().bytes, heap.peak().t_ns), (164, 50));
+        assert_eq!(stats.lifetimes.unmatched_frees, 2);
+        assert_eq!(stats.lifetimes.largest_still_live(5), [(100, 1), (64, 1)]);
+    }
+
+    #[test]
+    fn files_without_old_sizes_are_followed_exactly() {
+        // Written before `old_bytes` existed: the realloc row has no old size.
+        let mut realloc = sized(Kind::Realloc, 30, 300, 0x30, Some((0x10, 100)));
+        realloc.old_size_bytes = None;
+        let stats = heap_after(&[
+            sized(Kind::Alloc, 10, 100, 0x10, None),
+            realloc,
+            sized(Kind::Alloc, 40, 8, 0x50, None),
+        ]);
+        assert_eq!(stats.heap.live_bytes(), 308);
+        assert_eq!(stats.heap.peak().bytes, 308);
+    }
+
+    #[test]
+    fn an_address_handed_out_again_ends_the_older_object() {
+        // Its free is missing from the file: it cannot still hold memory.
+        let stats = heap_after(&[
+            sized(Kind::Alloc, 10, 100, 0x10, None),
+            sized(Kind::Alloc, 20, 30, 0x10, None),
+        ]);
+        assert_eq!(stats.heap.live_bytes(), 30);
+        assert_eq!(stats.lifetimes.reused_live_addresses, 1);
+    }
+
+    #[test]
+    fn the_largest_live_sizes_are_counted() {
+        let sizes = [8, 4_096, 8, 1 << 40, 24, 4_096, 16, 4_096, 32, 8];
+        let events: Vec<Event> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| sized(Kind::Alloc, i as u64, size, 0x100 * (i as u64 + 1), None))
+            .collect();
+        let stats = heap_after(&events);
+        assert_eq!(
+            stats.lifetimes.largest_still_live(3),
+            [(1 << 40, 1), (4_096, 3), (32, 1)]
+        );
+        assert_eq!(stats.lifetimes.largest_still_live(0), []);
+        assert_eq!(
+            stats.heap.live_bytes(),
+            sizes.iter().map(|&s| u128::from(s)).sum::<u128>()
+        );
     }
 
     #[test]

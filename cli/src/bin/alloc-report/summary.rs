@@ -1,6 +1,6 @@
 //! `summary.md`: latency percentiles per run and kind, how well size
 //! predicts latency, a side-by-side comparison when there are several runs,
-//! and object lifetimes.
+//! object lifetimes and the live heap.
 
 use std::fmt::Write as _;
 
@@ -8,9 +8,10 @@ use heapsnow::recorder::Kind;
 
 use crate::correlation::{Correlation, MAX_CELLS};
 use crate::flame;
+use crate::heap::Heap;
 use crate::stacks::CallSites;
 use crate::stats::{KindStats, RunStats, SIGFIG};
-use crate::units::{format_ns, group_thousands};
+use crate::units::{format_bytes, format_ns, group_thousands};
 
 /// The most call sites listed per run.
 const TOP_CALL_SITES: usize = 10;
@@ -145,6 +146,7 @@ pub fn render(runs: &[RunStats]) -> String {
         comparison(&mut md, runs, &kinds);
     }
     lifetimes(&mut md, runs);
+    heap(&mut md, runs);
     call_sites(&mut md, runs);
     method(&mut md);
     md
@@ -422,7 +424,78 @@ fn code(name: &str) -> String {
     }
 }
 
+/// Sizes the heap table lists among the objects still live at the end.
+const LARGEST_LISTED: usize = 5;
+
+fn heap(md: &mut String, runs: &[RunStats]) {
+    md.push_str("\n## Heap\n\n");
+    md.push_str(
+        "Bytes allocated during the recording and not yet freed (heap.png draws them \
+         over time). A realloc frees its old block and allocates its new one; a free of \
+         a block allocated before the recording started changes nothing. Bytes, and \
+         times in nanoseconds since the recorder started, are exact, with a readable \
+         form beside them. The largest objects are the largest sizes still live at the \
+         end, with their counts.\n\n",
+    );
+    md.push_str(
+        "| run | peak live bytes | peak at (ns) | live bytes at end | objects live at end | largest objects live at end |\n",
+    );
+    md.push_str("|---|--:|--:|--:|--:|---|\n");
+    for run in runs {
+        let peak = run.heap.peak();
+        let peak_at = if peak.bytes == 0 {
+            "–".to_owned()
+        } else {
+            ns_cell(peak.t_ns)
+        };
+        let largest: Vec<String> = run
+            .lifetimes
+            .largest_still_live(LARGEST_LISTED)
+            .into_iter()
+            .map(|(size_bytes, count)| {
+                format!(
+                    "{} × {} B",
+                    group_thousands(count),
+                    group_thousands(size_bytes)
+                )
+            })
+            .collect();
+        let largest = if largest.is_empty() {
+            "–".to_owned()
+        } else {
+            largest.join("; ")
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {peak_at} | {} | {} | {largest} |",
+            run.label,
+            bytes_cell(peak.bytes),
+            bytes_cell(run.heap.live_bytes()),
+            run.lifetimes.still_live(),
+        );
+    }
+}
+
+/// Exact bytes, then the readable form from 1 KiB up: `79770 (77.9 KiB)`.
+fn bytes_cell(bytes: u128) -> String {
+    if bytes < 1024 {
+        bytes.to_string()
+    } else {
+        format!("{bytes} ({})", format_bytes(bytes as f64))
+    }
+}
+
+/// Exact nanoseconds, then the readable form from 1 µs up: `2670123 (2.67 ms)`.
+fn ns_cell(t_ns: u64) -> String {
+    if t_ns < 1_000 {
+        t_ns.to_string()
+    } else {
+        format!("{t_ns} ({})", format_ns(t_ns as f64))
+    }
+}
+
 fn method(md: &mut String) {
+    let heap_slices = Heap::MAX_BUCKETS;
     let _ = write!(
         md,
         "
@@ -448,6 +521,11 @@ fn method(md: &mut String) {
   share of the variance of ln(latency) that a least-squares line in
   ln(size) explains. Computed from running sums, exact to floating point.
 - Charts and R²: sizes of 0 B and latencies of 0 ns count as 1 on log scales.
+- The live heap pairs every free with the allocation of its address during
+  the recording and subtracts the size that allocation added. The peak is
+  the first time the highest value was reached, at the latest `t_ns` of the
+  rows read so far (rows of several threads come slightly out of order).
+  heap.png draws the highest value in each of at most {heap_slices} time slices.
 "
     );
 }
@@ -455,6 +533,19 @@ fn method(md: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heap_cells_are_exact_with_a_readable_form() {
+        assert_eq!(bytes_cell(0), "0");
+        assert_eq!(bytes_cell(1023), "1023");
+        assert_eq!(bytes_cell(79_770), "79770 (77.9 KiB)");
+        assert_eq!(
+            bytes_cell(2 * u128::from(u64::MAX)),
+            "36893488147419103230 (32 EiB)"
+        );
+        assert_eq!(ns_cell(999), "999");
+        assert_eq!(ns_cell(2_670_123), "2670123 (2.67 ms)");
+    }
 
     #[test]
     fn means_round_to_tenths_exactly() {

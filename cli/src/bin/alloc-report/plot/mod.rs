@@ -3,6 +3,7 @@
 //! the header, the legend, the plot and mesh set-up and the log-axis
 //! helpers every chart shares live here.
 
+mod heap;
 mod lifetimes;
 mod percentiles;
 mod scatter;
@@ -96,12 +97,13 @@ pub fn draw_all(
     register_fonts();
     // Charts are independent: draw them on all cores (PNG encoding is most
     // of the time).
-    let jobs: [RenderFn; 5] = [
+    let jobs: [RenderFn; 6] = [
         render::<scatter::Scatter>,
         render::<percentiles::Percentiles>,
         render::<timeline::Timeline>,
         render::<size_classes::SizeClasses>,
         render::<lifetimes::Lifetimes>,
+        render::<heap::Heap>,
     ];
     let tasks: Vec<_> = formats
         .iter()
@@ -331,6 +333,19 @@ fn ns_label(log10_ns: &f64) -> String {
 /// Label of a log2 byte axis position.
 fn bytes_label(log2_bytes: &f64) -> String {
     format_bytes(2f64.powi(log2_bytes.round() as i32))
+}
+
+/// The unit of a time axis that ends at `end_ns`: (ns per unit, name).
+fn time_unit(end_ns: u64) -> (f64, &'static str) {
+    if end_ns < 10_000 {
+        (1.0, "ns")
+    } else if end_ns < 10_000_000 {
+        (1e3, "µs")
+    } else if end_ns < 10_000_000_000 {
+        (1e6, "ms")
+    } else {
+        (1e9, "s")
+    }
 }
 
 /// `10^x`, exact at whole numbers (so 10^3 labels as "1 µs", not "999.99 ns").

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::{
     Chart, DrawResult, LegendEntry, Mark, decade_axis, draw_nothing_to_show, log10_at_least_1,
-    lower_plot_on, mesh, ns_label, run_colour, run_legend, upper_plot_on,
+    lower_plot_on, mesh, ns_label, run_colour, run_legend, time_unit, upper_plot_on,
 };
 use crate::stats::RunStats;
 use crate::units::{format_count, trim};
@@ -113,19 +113,6 @@ fn styles(run_index: usize) -> (ShapeStyle, ShapeStyle, ShapeStyle) {
         colour.stroke_width(2),
         colour.mix(0.45).stroke_width(1),
     )
-}
-
-/// The axis unit for a run of `end_ns`: (ns per unit, name).
-fn time_unit(end_ns: u64) -> (f64, &'static str) {
-    if end_ns < 10_000 {
-        (1.0, "ns")
-    } else if end_ns < 10_000_000 {
-        (1e3, "µs")
-    } else if end_ns < 10_000_000_000 {
-        (1e6, "ms")
-    } else {
-        (1e9, "s")
-    }
 }
 
 fn series(run: &RunStats, unit_ns: f64) -> Series {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use heapsnow_cli::units::format_ns;
+use heapsnow_cli::units::{format_bytes, format_ns};
 
 /// A latency with the unit that keeps it short: `45 ns`, `1.5 µs`, `12 ms`.
 /// Three significant digits at most, trailing zeros dropped.
@@ -11,8 +11,18 @@ pub fn latency(ns: u64) -> String {
     format_ns(ns as f64)
 }
 
-/// What the title shows about the recorder over the last second.
-pub struct LastSecond {
+/// A byte count that may be negative, with its binary unit: `77.9 KiB`,
+/// `-1 KiB`.
+pub fn signed_bytes(bytes: i64) -> String {
+    let sign = if bytes < 0 { "-" } else { "" };
+    format!("{sign}{}", format_bytes(bytes.unsigned_abs() as f64))
+}
+
+/// What the title shows about the recording: the heap now, and the calls of
+/// the last second.
+pub struct Recorded {
+    /// Bytes allocated minus bytes freed since the recording started.
+    pub heap_bytes: i64,
     pub allocations_per_s: f64,
     /// `None` when there was no allocation in that second.
     pub p50_ns: Option<u64>,
@@ -20,16 +30,17 @@ pub struct LastSecond {
 }
 
 /// The window title: it starts with "particles", then the live figures.
-/// `last_second` is `None` when the run does not record.
-pub fn title(particles: usize, frames_per_s: f64, last_second: Option<&LastSecond>) -> String {
+/// `recorded` is `None` when the run does not record.
+pub fn title(particles: usize, frames_per_s: f64, recorded: Option<&Recorded>) -> String {
     let mut title = format!("particles: {particles} particles, {frames_per_s:.0} fps");
-    match last_second {
+    match recorded {
         None => title.push_str(", not recording (--no-record)"),
         Some(stats) => {
             let percentile = |ns: Option<u64>| ns.map_or_else(|| "-".to_owned(), latency);
             let _ = write!(
                 title,
-                ", {:.0} allocations/s, latency p50 {} p99 {} (last second)",
+                ", heap {}, {:.0} allocations/s, latency p50 {} p99 {} (last second)",
+                signed_bytes(stats.heap_bytes),
                 stats.allocations_per_s,
                 percentile(stats.p50_ns),
                 percentile(stats.p99_ns),
@@ -57,8 +68,17 @@ mod tests {
     }
 
     #[test]
+    fn heap_sums_keep_their_sign_and_unit() {
+        assert_eq!(signed_bytes(0), "0 B");
+        assert_eq!(signed_bytes(79_770), "77.9 KiB");
+        assert_eq!(signed_bytes(-1_024), "-1 KiB");
+        assert_eq!(signed_bytes(i64::MIN), "-8 EiB");
+    }
+
+    #[test]
     fn the_title_starts_with_the_program_and_shows_the_figures() {
-        let stats = LastSecond {
+        let stats = Recorded {
+            heap_bytes: 79_770,
             allocations_per_s: 187.4,
             p50_ns: Some(44),
             p99_ns: Some(1_412),
@@ -66,9 +86,10 @@ mod tests {
         let title = title(1012, 59.6, Some(&stats));
         assert_eq!(
             title,
-            "particles: 1012 particles, 60 fps, 187 allocations/s, latency p50 44 ns p99 1.41 µs (last second)"
+            "particles: 1012 particles, 60 fps, heap 77.9 KiB, 187 allocations/s, latency p50 44 ns p99 1.41 µs (last second)"
         );
-        let quiet = LastSecond {
+        let quiet = Recorded {
+            heap_bytes: 0,
             allocations_per_s: 0.0,
             p50_ns: None,
             p99_ns: None,

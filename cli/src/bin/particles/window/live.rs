@@ -4,8 +4,16 @@
 //! slot in a ring covering the last few seconds, and the window reads them.
 //!
 //! Allocations here are the calls that hand out memory (alloc, alloc_zeroed,
-//! realloc); deallocations are recorded in the files but not counted live.
+//! realloc); deallocations are recorded in the files but not counted in the
+//! latencies.
+//!
+//! The drain also keeps a running sum of the heap: bytes allocated minus
+//! bytes freed since the recording started. It pairs nothing, so a block
+//! allocated before the recording and freed during it is taken off too:
+//! the sum can read below the live heap (below 0 just after the start),
+//! where `alloc-report`'s heap, which pairs addresses, does not.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -133,6 +141,26 @@ impl RollingHistogram {
 pub struct LiveStats {
     origin: Instant,
     histogram: Mutex<Box<RollingHistogram>>,
+    /// The running sum of [`heap_change_bytes`], written by the drain only.
+    heap_bytes: AtomicI64,
+}
+
+/// What one call did to the heap, as far as the call alone tells: a
+/// successful allocation adds its size, a free takes its size off, a
+/// successful realloc adds its new size and takes its old size off (a
+/// failed one, address 0, leaves the old block as it was).
+fn heap_change_bytes(event: &Event) -> i64 {
+    let bytes = |size: u64| i64::try_from(size).unwrap_or(i64::MAX);
+    if event.addr == 0 {
+        return 0;
+    }
+    match event.kind {
+        Kind::Alloc | Kind::AllocZeroed => bytes(event.size_bytes),
+        Kind::Dealloc => -bytes(event.size_bytes),
+        Kind::Realloc => {
+            bytes(event.size_bytes).saturating_sub(bytes(event.old_size_bytes.unwrap_or(0)))
+        }
+    }
 }
 
 impl LiveStats {
@@ -140,6 +168,7 @@ impl LiveStats {
         Arc::new(LiveStats {
             origin: Instant::now(),
             histogram: Mutex::new(RollingHistogram::new()),
+            heap_bytes: AtomicI64::new(0),
         })
     }
 
@@ -148,7 +177,13 @@ impl LiveStats {
     /// drain polls every 100 µs, far finer than a slot.
     pub fn tap(self: &Arc<LiveStats>) -> Tap {
         let live = Arc::clone(self);
+        // The drain is the one writer: it keeps the sum and publishes it.
+        let mut heap_bytes = 0i64;
         Box::new(move |events: &[Event]| {
+            heap_bytes = events.iter().fold(heap_bytes, |sum, event| {
+                sum.saturating_add(heap_change_bytes(event))
+            });
+            live.heap_bytes.store(heap_bytes, Ordering::Relaxed);
             let now_ns = live.now_ns();
             let mut histogram = live.lock();
             for event in events.iter().filter(|event| event.kind != Kind::Dealloc) {
@@ -163,6 +198,12 @@ impl LiveStats {
         let now_ns = self.now_ns();
         self.lock().add_last(now_ns, slots, &mut counts);
         counts
+    }
+
+    /// Bytes allocated minus bytes freed since the recording started, up to
+    /// the last batch the drain saw.
+    pub fn heap_bytes(&self) -> i64 {
+        self.heap_bytes.load(Ordering::Relaxed)
     }
 
     /// Allocations per second over the last `slots` slots.
@@ -287,5 +328,44 @@ mod tests {
         let counts = live.last(SLOTS);
         assert_eq!(counts.total(), 3);
         assert_eq!(counts.latencies.sum_ns, 40 + 40 + 900);
+    }
+
+    #[test]
+    fn the_tap_keeps_a_running_sum_of_the_heap() {
+        let live = LiveStats::new();
+        let mut tap = live.tap();
+        let event = |kind, size_bytes, addr, old_size_bytes: Option<u64>| Event {
+            kind,
+            size_bytes,
+            align_bytes: 8,
+            latency_ns: 10,
+            t_ns: 0,
+            thread: 1,
+            addr,
+            old_addr: old_size_bytes.map(|_| 0x10),
+            old_size_bytes,
+            stack: None,
+        };
+        assert_eq!(live.heap_bytes(), 0);
+        tap(&[
+            event(Kind::Alloc, 1_000, 0x10, None),
+            event(Kind::AllocZeroed, 24, 0x20, None),
+            // Failed: nothing allocated.
+            event(Kind::Alloc, 1 << 40, 0, None),
+        ]);
+        assert_eq!(live.heap_bytes(), 1_024);
+        tap(&[
+            // Grown from 1,000 to 4,000 bytes.
+            event(Kind::Realloc, 4_000, 0x30, Some(1_000)),
+            // Failed: the old block stays as it was.
+            event(Kind::Realloc, 1 << 40, 0, Some(4_000)),
+            event(Kind::Dealloc, 24, 0x20, None),
+        ]);
+        assert_eq!(live.heap_bytes(), 4_000);
+        // A block from before the recording is taken off too.
+        tap(&[event(Kind::Dealloc, 5_000, 0x99, None)]);
+        assert_eq!(live.heap_bytes(), -1_000);
+        tap(&[]);
+        assert_eq!(live.heap_bytes(), -1_000);
     }
 }

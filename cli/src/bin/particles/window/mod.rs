@@ -220,19 +220,17 @@ impl Demo {
 
     fn renew_title(&mut self, world: &World) {
         let frames_per_s = self.title_frames as f64 / self.title_since.elapsed().as_secs_f64();
-        let last_second = self.recording.then(|| {
+        let recorded = self.recording.then(|| {
             let counts = self.live.last(TITLE_SLOTS);
-            labels::LastSecond {
+            labels::Recorded {
+                heap_bytes: self.live.heap_bytes(),
                 allocations_per_s: self.live.rate_per_s(&counts, TITLE_SLOTS),
                 p50_ns: counts.value_at_quantile(0.50),
                 p99_ns: counts.value_at_quantile(0.99),
             }
         });
-        self.window.set_title(labels::title(
-            world.len(),
-            frames_per_s,
-            last_second.as_ref(),
-        ));
+        self.window
+            .set_title(labels::title(world.len(), frames_per_s, recorded.as_ref()));
         self.title_frames = 0;
         self.title_since = Instant::now();
     }
