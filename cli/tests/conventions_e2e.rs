@@ -59,7 +59,10 @@ fn an_unusable_out_says_the_os_message_once() {
     let tsv = dir.path().join("alloc.tsv");
     std::fs::write(
         &tsv,
-        format!("{}16\t40\talloc\t8\t0\t1\t0x10\t\n", heapsnow::tsv::HEADER),
+        format!(
+            "{}16\t40\talloc\t8\t0\t1\t0x10\t\t\t\t\n",
+            heapsnow::tsv::HEADER
+        ),
     )
     .unwrap();
     let out = file.join("out");
