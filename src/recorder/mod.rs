@@ -42,7 +42,7 @@ pub use session::{
     StartError,
 };
 
-use buffer::{RawEvent, STACK_SAMPLED, STACK_SLOW};
+use buffer::RawEvent;
 use guard::Guard;
 use state::State;
 
@@ -109,7 +109,7 @@ impl<A> ReportingAllocator<A> {
         let start_ticks = clock.now_ticks();
         let ptr = call();
         let latency_ticks = clock.now_ticks().saturating_sub(start_ticks);
-        let event = RawEvent {
+        let event = |stack_why| RawEvent {
             start_ticks,
             latency_ticks,
             size_bytes: size_bytes as u64,
@@ -120,27 +120,18 @@ impl<A> ReportingAllocator<A> {
             align_log2: layout.align().trailing_zeros() as u8,
             kind: kind as u8,
             stack_frames: 0,
-            stack_why: 0,
+            stack_why,
         };
-        let stacks = &session.stacks;
-        if stacks.is_on() {
-            let mut why = 0;
-            if latency_ticks >= stacks.over_ticks {
-                why |= STACK_SLOW;
-            }
-            if stacks.every != 0 && kind != Kind::Dealloc && buffer.sample_due(stacks.every) {
-                why |= STACK_SAMPLED;
-            }
-            if why != 0 {
-                // Still inside the guard: whatever the unwinder allocates
-                // passes through unrecorded.
-                let _ = stack::push_with_stack(buffer, session, event, why);
-                return ptr;
-            }
+        let why = stack::reasons(session, buffer, kind, latency_ticks);
+        if why != 0 {
+            // Still inside the guard: whatever the unwinder allocates passes
+            // through unrecorded.
+            let _ = stack::push_with_stack(buffer, session, event(why));
+            return ptr;
         }
         // A refused event is counted (dropped) or belongs to no recording
         // (closed): either way the call itself has succeeded.
-        let _ = buffer.push(session, event);
+        let _ = buffer.push(session, event(0));
         ptr
     }
 }

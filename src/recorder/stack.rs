@@ -5,22 +5,45 @@
 //! libgcc's unwinder finds them with `_dl_find_object`, which does not lock).
 //! Turning addresses into names happens off the allocation path, in the sink.
 
-use super::buffer::{RawEvent, Refused, Session, ThreadBuffer};
+use super::Kind;
+use super::buffer::{RawEvent, Refused, STACK_SAMPLED, STACK_SLOW, Session, ThreadBuffer};
 
 /// The most return addresses taken from one stack, the recorder's own
 /// frames included; deeper stacks lose their outermost frames.
 pub(crate) const MAX_FRAMES: usize = 128;
 
-/// Captures the calling thread's stack and adds `event` with it to the
-/// thread's buffer. The caller holds the re-entry guard, so anything the
+/// Why this call's stack is to be captured ([`STACK_SLOW`],
+/// [`STACK_SAMPLED`]), or 0: one predictable branch when stacks are off.
+#[inline(always)]
+pub(crate) fn reasons(
+    session: &Session,
+    buffer: &ThreadBuffer,
+    kind: Kind,
+    latency_ticks: u64,
+) -> u8 {
+    let stacks = &session.stacks;
+    if !stacks.is_on() {
+        return 0;
+    }
+    let mut why = 0;
+    if latency_ticks >= stacks.over_ticks {
+        why |= STACK_SLOW;
+    }
+    if stacks.every != 0 && kind != Kind::Dealloc && buffer.sample_due(stacks.every) {
+        why |= STACK_SAMPLED;
+    }
+    why
+}
+
+/// Captures the calling thread's stack and adds `event` (its `stack_why`
+/// set) with it to the thread's buffer. The caller holds the re-entry guard, so anything the
 /// unwinder allocates passes through unrecorded.
 #[cold]
 #[inline(never)]
 pub(crate) fn push_with_stack(
     buffer: &ThreadBuffer,
     session: &Session,
-    mut event: RawEvent,
-    why: u8,
+    event: RawEvent,
 ) -> Result<(), Refused> {
     let mut frames = [0u64; MAX_FRAMES];
     let mut count = 0;
@@ -35,6 +58,5 @@ pub(crate) fn push_with_stack(
             count < MAX_FRAMES
         });
     }
-    event.stack_why = why;
     buffer.push_with_frames(session, event, &frames[..count])
 }
