@@ -355,7 +355,15 @@ fn the_demo_draws_the_world_and_writes_complete_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = x.particles();
     command
-        .args(["--frames", "400", "--seed", "7", "--out"])
+        .args([
+            "--frames",
+            "400",
+            "--seed",
+            "7",
+            "--stacks-every",
+            "50",
+            "--out",
+        ])
         .arg(dir.path());
     let mut demo = Demo::spawn(command);
 
@@ -379,6 +387,10 @@ fn the_demo_draws_the_world_and_writes_complete_files() {
     assert_eq!(summary["frames"], 400);
     assert_eq!(summary["interrupted"], false);
     assert_eq!(summary["sim_threads"].as_array().unwrap().len(), 1);
+    // Stacks are captured in the window as headless.
+    assert!(summary["stacks_captured"].as_u64().unwrap() > 0);
+    let sampled = std::fs::read_to_string(dir.path().join("sampled-stacks.folded")).unwrap();
+    assert!(sampled.contains("add_particle"), "{sampled}");
 
     // The window thread records the world alone: the same allocations as a
     // headless run of the same seed and frames.

@@ -109,15 +109,10 @@ impl Heap {
 
     fn widen(&mut self) {
         self.bucket_ns = self.bucket_ns.saturating_mul(2);
-        let old = std::mem::take(&mut self.buckets);
-        let mut old = old.into_iter();
-        while let Some(mut first) = old.next() {
-            if let Some(second) = old.next() {
-                first.max_bytes = first.max_bytes.max(second.max_bytes);
-                first.last_bytes = second.last_bytes;
-            }
-            self.buckets.push(first);
-        }
+        crate::slices::merge_pairs(&mut self.buckets, |first, second| {
+            first.max_bytes = first.max_bytes.max(second.max_bytes);
+            first.last_bytes = second.last_bytes;
+        });
     }
 
     /// Bytes live now (at the end, once the file is read).

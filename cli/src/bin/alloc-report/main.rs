@@ -12,6 +12,7 @@ mod heap;
 mod live;
 mod load;
 mod plot;
+mod slices;
 mod stacks;
 mod stats;
 mod summary;

@@ -240,18 +240,13 @@ impl Timeline {
 
     fn widen(&mut self) {
         self.bucket_ns = self.bucket_ns.saturating_mul(2);
-        let old = std::mem::take(&mut self.buckets);
-        let mut old = old.into_iter();
-        while let Some(mut first) = old.next() {
-            if let Some(second) = old.next() {
-                first
-                    .latency_ns
-                    .add(&second.latency_ns)
-                    .expect("auto-resizing histograms with the same precision add");
-                first.allocations += second.allocations;
-            }
-            self.buckets.push(first);
-        }
+        crate::slices::merge_pairs(&mut self.buckets, |first, second| {
+            first
+                .latency_ns
+                .add(&second.latency_ns)
+                .expect("auto-resizing histograms with the same precision add");
+            first.allocations += second.allocations;
+        });
     }
 
     /// Width of every bucket.
