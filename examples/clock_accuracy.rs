@@ -239,11 +239,12 @@ mod tests {
             let truth = level.true_median_ns();
             let (error, _, _) = level.error_ns();
             eprintln!("known cost {truth:.1} ns: recorded {error:+.1} ns off");
-            // Generous, for a test build on a shared machine, yet tight
-            // enough to catch a missing offset (about 14 ns a pair) or a
+            // Generous, for a test build on a shared machine (on a slow day
+            // the cheapest level reads up to 9 ns a pair high), yet tight
+            // enough to catch a missing offset (16 ns a pair more) or a
             // wrong tick rate (errors in proportion to the cost).
             assert!(
-                error.abs() <= (0.05 * truth).max(7.0),
+                error.abs() <= (0.05 * truth).max(12.0),
                 "a known cost of {truth:.1} ns was recorded {error:+.1} ns off"
             );
         }

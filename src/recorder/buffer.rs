@@ -95,8 +95,9 @@ impl StackPolicy {
         every: 0,
     };
 
+    #[inline(always)]
     pub(crate) fn is_on(&self) -> bool {
-        *self != StackPolicy::OFF
+        self.over_ticks != u64::MAX || self.every != 0
     }
 }
 

@@ -109,7 +109,7 @@ impl<A> ReportingAllocator<A> {
         let start_ticks = clock.now_ticks();
         let ptr = call();
         let latency_ticks = clock.now_ticks().saturating_sub(start_ticks);
-        let event = |stack_why| RawEvent {
+        let event = move |stack_why| RawEvent {
             start_ticks,
             latency_ticks,
             size_bytes: size_bytes as u64,
