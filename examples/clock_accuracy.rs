@@ -235,16 +235,22 @@ mod tests {
     #[test]
     fn recorded_means_agree_with_known_costs() {
         let measurement = measure(&spins_for_costs(), 11, 50_000.0);
+        // The clock's own share of the window is measured and taken off
+        // (`the_offset_comes_off_every_latency_and_never_below_zero` checks
+        // the subtraction).
+        let offset_ns = measurement.calibration.offset_ns;
+        assert!((1.0..50.0).contains(&offset_ns), "offset {offset_ns:.1} ns");
         for level in &measurement.levels {
             let truth = level.true_median_ns();
             let (error, _, _) = level.error_ns();
             eprintln!("known cost {truth:.1} ns: recorded {error:+.1} ns off");
-            // Generous, for a test build on a shared machine (on a slow day
-            // the cheapest level reads up to 9 ns a pair high), yet tight
-            // enough to catch a missing offset (16 ns a pair more) or a
-            // wrong tick rate (errors in proportion to the cost).
+            // Generous, for a test build on a shared machine: on a slow day
+            // the cheapest levels read up to 13 ns a pair high (the calls
+            // run slower among the recorder's own work than in a batch of
+            // their own). Still tight enough to catch a wrong tick rate
+            // (errors in proportion to the cost).
             assert!(
-                error.abs() <= (0.05 * truth).max(12.0),
+                error.abs() <= (0.05 * truth).max(16.0),
                 "a known cost of {truth:.1} ns was recorded {error:+.1} ns off"
             );
         }
