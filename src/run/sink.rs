@@ -1,9 +1,11 @@
 //! The recorder sink of a run: every event goes to `alloc.tsv` and into the
-//! latency histograms (and its call stacks into a table), and optionally to a tap (the demo's live statistics).
+//! latency histograms (and its call stacks into a table), and optionally
+//! to a tap (the demo's live statistics).
 
+use std::collections::VecDeque;
 use std::io;
 
-use crate::recorder::{Event, Sink};
+use crate::recorder::{Event, Kind, Sink, StackRef};
 use crate::stacks::StackTable;
 use crate::stats::LatencyHistograms;
 use crate::tsv::TsvFile;
@@ -21,9 +23,19 @@ pub struct RunSink {
     /// The call stacks captured, weighed by the events whose rows reached
     /// `alloc.tsv`.
     pub stacks: StackTable,
-    /// Events whose rows `tsv` still holds in its buffer.
-    unwritten: Vec<Event>,
+    /// Events whose rows `tsv` still holds in its buffer, oldest first.
+    unwritten: VecDeque<Pending>,
     tap: Option<Tap>,
+}
+
+/// What the histograms and the stack table need of an event whose row is
+/// still in the file's buffer: a quarter of the event's size.
+#[derive(Clone, Copy)]
+struct Pending {
+    latency_ns: u64,
+    thread: u32,
+    kind: Kind,
+    stack: Option<StackRef>,
 }
 
 impl RunSink {
@@ -33,7 +45,7 @@ impl RunSink {
             tsv,
             histograms: LatencyHistograms::new(),
             stacks: StackTable::new(),
-            unwritten: Vec::new(),
+            unwritten: VecDeque::new(),
             tap: None,
         }
     }
@@ -50,9 +62,10 @@ impl RunSink {
     /// those whose rows it dropped (a failed write).
     fn count_written(&mut self, rows_before: u64) {
         let written = (self.tsv.rows_written() - rows_before) as usize;
-        for event in self.unwritten.drain(..written) {
-            self.histograms.record(&event);
-            self.stacks.count(&event);
+        for call in self.unwritten.drain(..written) {
+            self.histograms
+                .record_call(call.kind, call.latency_ns, call.thread);
+            self.stacks.count_call(call.stack, call.latency_ns);
         }
         if self.tsv.rows_buffered() == 0 {
             self.unwritten.clear();
@@ -66,7 +79,12 @@ impl Sink for RunSink {
             tap(events);
         }
         let rows_before = self.tsv.rows_written();
-        self.unwritten.extend_from_slice(events);
+        self.unwritten.extend(events.iter().map(|event| Pending {
+            latency_ns: event.latency_ns,
+            thread: event.thread,
+            kind: event.kind,
+            stack: event.stack,
+        }));
         let result = self.tsv.write_events(events);
         self.count_written(rows_before);
         result

@@ -1,6 +1,6 @@
 //! The stacks of one recording, by number, with what their events weigh.
 
-use crate::recorder::Event;
+use crate::recorder::{Event, StackRef};
 
 /// What the events with one stack add up to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,14 +42,19 @@ impl StackTable {
 
     /// Counts `event` towards its stack, if it has one.
     pub fn count(&mut self, event: &Event) {
-        let Some(stack) = event.stack else { return };
+        self.count_call(event.stack, event.latency_ns);
+    }
+
+    /// Counts a call that took `latency_ns` towards `stack`, if it has one.
+    pub fn count_call(&mut self, stack: Option<StackRef>, latency_ns: u64) {
+        let Some(stack) = stack else { return };
         let Some(weights) = self.weights.get_mut(stack.id as usize) else {
             return;
         };
         self.events += 1;
         if stack.slow {
             weights.slow_events += 1;
-            weights.slow_ns = weights.slow_ns.saturating_add(event.latency_ns);
+            weights.slow_ns = weights.slow_ns.saturating_add(latency_ns);
         }
         if stack.sampled {
             weights.sampled_events += 1;
@@ -84,7 +89,7 @@ impl StackTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recorder::{Kind, StackRef};
+    use crate::recorder::Kind;
 
     fn event(latency_ns: u64, stack: Option<StackRef>) -> Event {
         Event {

@@ -141,8 +141,13 @@ impl LatencyHistograms {
 
     /// Adds one event.
     pub fn record(&mut self, event: &Event) {
-        self.per_kind[event.kind as usize].record(event.latency_ns);
-        *self.per_thread.entry(event.thread).or_default() += 1;
+        self.record_call(event.kind, event.latency_ns, event.thread);
+    }
+
+    /// Adds one call of `kind` that took `latency_ns` on thread `thread`.
+    pub fn record_call(&mut self, kind: Kind, latency_ns: u64, thread: u32) {
+        self.per_kind[kind as usize].record(latency_ns);
+        *self.per_thread.entry(thread).or_default() += 1;
     }
 
     /// The latencies of one kind.
