@@ -76,7 +76,9 @@
 //! names its stack ([`recorder::Event::stack`]). A [`Recorder`] names the
 //! frames after the recording ([`stacks::Symbolizer`]) and writes
 //! `stacks.tsv`, `slow-stacks.folded` and `sampled-stacks.folded`, the
-//! folded format flame graph tools read.
+//! folded format flame graph tools read. Stacks need the default feature
+//! `stacks` (the `backtrace` crate); without it a recording that asks for
+//! them does not start ([`recorder::StartError::StacksUnavailable`]).
 //!
 //! # Limits
 //!

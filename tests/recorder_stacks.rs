@@ -3,6 +3,7 @@
 //! counts stay exact, the samples fall exactly every 10th allocating call of
 //! each thread, and the frames name this test's own functions; slow calls get
 //! their stack exactly when they pass the threshold.
+#![cfg(feature = "stacks")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;

@@ -77,6 +77,10 @@ pub enum StartError {
     /// The drain thread could not be started.
     #[error("cannot start the drain thread")]
     Spawn(#[source] std::io::Error),
+    /// The configuration asks for call stacks, and heapsnow was built
+    /// without its `stacks` feature.
+    #[error("call stacks need heapsnow's `stacks` feature (on by default)")]
+    StacksUnavailable,
 }
 
 /// Why a recording ended badly.
@@ -163,6 +167,10 @@ pub(crate) fn start<S: Sink>(
     let mut control = state.lock_control();
     if control.recording {
         return Err(StartError::AlreadyRecording);
+    }
+    let wants_stacks = config.stacks_over.is_some() || config.stacks_every.is_some();
+    if wants_stacks && !cfg!(feature = "stacks") {
+        return Err(StartError::StacksUnavailable);
     }
     fork::register(state);
     let Some(capacity) = config.capacity_events.max(2).checked_next_power_of_two() else {
@@ -333,5 +341,35 @@ impl<S: Sink> Drop for Recording<S> {
         if self.drain.is_some() {
             let _ = self.stop();
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "stacks")))]
+mod without_stacks {
+    use std::alloc::System;
+    use std::num::NonZeroU64;
+
+    use super::*;
+    use crate::recorder::{Event, ReportingAllocator};
+
+    struct Nothing;
+
+    impl Sink for Nothing {
+        fn write(&mut self, _: &[Event]) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_recording_that_asks_for_stacks_does_not_start() {
+        static ALLOCATOR: ReportingAllocator<System> = ReportingAllocator::new(System);
+        let config = Config {
+            stacks_every: NonZeroU64::new(10),
+            ..Config::default()
+        };
+        let refused = ALLOCATOR.start(config, Nothing);
+        assert!(matches!(refused, Err(StartError::StacksUnavailable)));
+        let recording = ALLOCATOR.start(Config::default(), Nothing).unwrap();
+        assert!(recording.finish().is_ok());
     }
 }

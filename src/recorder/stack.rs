@@ -46,6 +46,15 @@ pub(crate) fn push_with_stack(
     event: RawEvent,
 ) -> Result<(), Refused> {
     let mut frames = [0u64; MAX_FRAMES];
+    let count = walk(&mut frames);
+    buffer.push_with_frames(session, event, &frames[..count])
+}
+
+/// Fills `frames` with the calling thread's return addresses, innermost
+/// first; returns how many.
+#[cfg(feature = "stacks")]
+#[inline(always)]
+fn walk(frames: &mut [u64; MAX_FRAMES]) -> usize {
     let mut count = 0;
     // SAFETY: `trace_unsynchronized` is unsafe only because some platforms'
     // unwinders (dbghelp on Windows) must not run on two threads at once; on
@@ -58,5 +67,13 @@ pub(crate) fn push_with_stack(
             count < MAX_FRAMES
         });
     }
-    buffer.push_with_frames(session, event, &frames[..count])
+    count
+}
+
+/// Without the `stacks` feature a recording that asks for stacks does not
+/// start ([`StartError::StacksUnavailable`](super::StartError::StacksUnavailable)),
+/// so this is never reached.
+#[cfg(not(feature = "stacks"))]
+fn walk(_frames: &mut [u64; MAX_FRAMES]) -> usize {
+    0
 }
