@@ -6,7 +6,7 @@
 # scripts/gen-alloc-tsv.py (kept under WORKDIR and reused by later runs),
 # builds alloc-report in release mode without the window feature, then times
 # with /usr/bin/time -v:
-#   - alloc-report: all five charts (PNG) and summary.md;
+#   - alloc-report: all six charts (PNG) and summary.md;
 #   - gnuplot scripts/alloc.plot: the one size-against-latency PNG.
 # Prints wall time, CPU time and peak resident memory of each. The file is
 # read once before timing so both start from a warm page cache.
@@ -60,7 +60,7 @@ echo "input: $tsv ($rows rows, $size_mb MB), $(nproc) cores"
 printf '%-44s %8s %8s %9s\n' "command" "wall s" "cpu s" "peak MB"
 for tool in alloc-report gnuplot; do
     case $tool in
-        alloc-report) what="alloc-report (5 charts + summary.md)" ;;
+        alloc-report) what="alloc-report (6 charts + summary.md)" ;;
         gnuplot) what="gnuplot scripts/alloc.plot (1 chart)" ;;
     esac
     t="$work/$tool.time"

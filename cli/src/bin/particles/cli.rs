@@ -19,8 +19,10 @@ pub const DEFAULT_HEADLESS_FRAMES: u64 = 2_150_000;
 /// Each particle is a separately boxed heap object, so the world allocates and
 /// frees all the time. A reporting global allocator times every allocation,
 /// reallocation and deallocation of the process and writes alloc.tsv,
-/// summary.json and latency.hgrm into --out. Without --headless it opens the
-/// demo window; --headless is the benchmark mode and needs no display.
+/// summary.json and latency.hgrm into --out (and, with --stacks-over or
+/// --stacks-every, the call stacks: stacks.tsv, slow-stacks.folded and
+/// sampled-stacks.folded). Without --headless it opens the demo window;
+/// --headless is the benchmark mode and needs no display.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about, after_help = EXIT_STATUS)]
 pub struct Opts {
