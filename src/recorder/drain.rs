@@ -189,7 +189,7 @@ pub(crate) fn run<S: Sink>(
             if trouble.is_none() {
                 let result = deliver(|| {
                     for (id, frames) in stacks.take_new() {
-                        sink.stack(id, frames)?;
+                        sink.stack(id, &frames)?;
                     }
                     sink.write(&batch)
                 });
@@ -247,10 +247,10 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 /// The distinct stacks of a recording, numbered in the order they are seen.
 #[derive(Default)]
 struct Stacks {
+    /// Every stack seen, by its return addresses.
     ids: HashMap<Box<[u64]>, u32>,
-    all: Vec<Box<[u64]>>,
-    /// The first id the sink has not been told about.
-    told: usize,
+    /// The stacks numbered since the sink was last told, in number order.
+    untold: Vec<(u32, Box<[u64]>)>,
 }
 
 impl Stacks {
@@ -264,9 +264,9 @@ impl Stacks {
         let id = match self.ids.get(frames) {
             Some(&id) => id,
             None => {
-                let id = self.all.len() as u32;
+                let id = self.ids.len() as u32;
                 self.ids.insert(frames.into(), id);
-                self.all.push(frames.into());
+                self.untold.push((id, frames.into()));
                 id
             }
         };
@@ -278,13 +278,8 @@ impl Stacks {
     }
 
     /// The stacks numbered since the last call, to tell the sink.
-    fn take_new(&mut self) -> impl Iterator<Item = (u32, &[u64])> {
-        let new = self.told..self.all.len();
-        self.told = self.all.len();
-        self.all[new.clone()]
-            .iter()
-            .zip(new)
-            .map(|(frames, id)| (id as u32, &frames[..]))
+    fn take_new(&mut self) -> std::vec::Drain<'_, (u32, Box<[u64]>)> {
+        self.untold.drain(..)
     }
 }
 
