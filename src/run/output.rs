@@ -11,7 +11,7 @@ use super::lock::{DirLock, LockError};
 
 use serde::Serialize;
 
-use crate::stacks::{SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV};
+use crate::stacks::STACK_FILES;
 use crate::stats::{SIGNIFICANT_DIGITS, write_hgrm};
 use crate::tsv::TsvFile;
 
@@ -80,7 +80,7 @@ impl OutputDir {
             _lock: Arc::new(lock),
         };
         // Results of an older run go first, so the folder never mixes two.
-        let stack_files = [STACKS_TSV, SLOW_FOLDED, SAMPLED_FOLDED].map(|name| dir.join(name));
+        let stack_files = STACK_FILES.map(|name| dir.join(name));
         for path in [output.summary_path(), output.hgrm_path()] {
             remove_if_present(&path)?;
             let temporary = temporary_path(&path);

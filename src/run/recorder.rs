@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::{OutputDir, OutputError, RunSink, Tap};
 use crate::recorder::{Config, FinishError, Recording, ReportingAllocator, StartError};
 use crate::stacks::{
-    SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV, StackTable, Symbolizer, write_folded, write_stacks_tsv,
+    SAMPLED_FOLDED, SLOW_FOLDED, STACK_FILES, STACKS_TSV, StackTable, Symbolizer, write_folded,
+    write_stacks_tsv,
 };
 use crate::stats::{LatencyHistograms, RunSummary};
 use crate::tsv::TsvFile;
@@ -276,9 +277,7 @@ impl Inner {
         };
         run.kinds = histograms.summaries();
         run.thread_events = histograms.per_thread().clone();
-        if let Some(stacks) =
-            stacks.filter(|_| run.stacks_over_ns.is_some() || run.stacks_every.is_some())
-        {
+        if let Some(stacks) = stacks.filter(|_| run.captures_stacks()) {
             run.stacks_captured = stacks.events();
             run.stacks_distinct = stacks.len() as u64;
             write_stack_files(&self.output, &stacks, run.stacks_every.unwrap_or(0))?;
@@ -352,16 +351,16 @@ fn one_line(error: &dyn Error) -> String {
 
 // A stderr that cannot be written (a closed terminal) is no reason to panic.
 fn announce(report: &Report) {
+    let mut files = vec!["alloc.tsv", "summary.json", "latency.hgrm"];
+    if report.summary.captures_stacks() {
+        files.extend(STACK_FILES);
+    }
     let _ = writeln!(
         io::stderr(),
-        "heapsnow: wrote {} allocation events to {} (alloc.tsv, summary.json, latency.hgrm{})",
+        "heapsnow: wrote {} allocation events to {} ({})",
         report.summary.events_written,
         report.output.dir().display(),
-        if report.summary.stacks_over_ns.is_some() || report.summary.stacks_every.is_some() {
-            ", stacks.tsv, slow-stacks.folded, sampled-stacks.folded"
-        } else {
-            ""
-        }
+        files.join(", ")
     );
 }
 

@@ -13,6 +13,9 @@ pub const STACKS_TSV: &str = "stacks.tsv";
 pub const SLOW_FOLDED: &str = "slow-stacks.folded";
 /// The sampled calls' stacks, weighted by the allocations they stand for.
 pub const SAMPLED_FOLDED: &str = "sampled-stacks.folded";
+/// Every stack file a run writes when it captures stacks, in the order it
+/// writes them.
+pub const STACK_FILES: [&str; 3] = [STACKS_TSV, SLOW_FOLDED, SAMPLED_FOLDED];
 
 /// Writes `stacks.tsv`: a header, then `number<TAB>frames` for each stack.
 /// Returns each stack's frames, joined, in number order.

@@ -8,6 +8,8 @@ mod files;
 mod symbolize;
 mod table;
 
-pub use files::{SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV, write_folded, write_stacks_tsv};
+pub use files::{
+    SAMPLED_FOLDED, SLOW_FOLDED, STACK_FILES, STACKS_TSV, write_folded, write_stacks_tsv,
+};
 pub use symbolize::{Symbolizer, is_recorder_frame};
 pub use table::{StackTable, StackWeights};

@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::KindSummary;
 
+impl RunSummary {
+    /// True when the recording was asked to capture call stacks (and so
+    /// wrote the stack files).
+    pub fn captures_stacks(&self) -> bool {
+        self.stacks_over_ns.is_some() || self.stacks_every.is_some()
+    }
+}
+
 /// The keys of `summary.json` that every recording has.
 ///
 /// A program that wants keys of its own writes a struct of them with this one

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use heapsnow::recorder::Kind;
-use heapsnow::stacks::{SAMPLED_FOLDED, SLOW_FOLDED, STACKS_TSV};
+use heapsnow::stacks::STACK_FILES;
 use heapsnow_cli::units::group_thousands as n;
 
 use crate::recording::{RunResult, Summary};
@@ -56,7 +56,7 @@ pub fn render(result: &RunResult) -> String {
              the clock's own {:.1} ns per call is taken off each",
             s.run.clock, s.run.timer_floor_ns, s.run.timer_offset_ns
         );
-        if s.run.stacks_over_ns.is_some() || s.run.stacks_every.is_some() {
+        if s.run.captures_stacks() {
             let _ = writeln!(
                 out,
                 "stacks: {} events with their call stack ({} distinct stacks)",
@@ -82,8 +82,8 @@ pub fn render(result: &RunResult) -> String {
         output.summary_path().display(),
         output.hgrm_path().display()
     );
-    if s.run.stacks_over_ns.is_some() || s.run.stacks_every.is_some() {
-        for name in [STACKS_TSV, SLOW_FOLDED, SAMPLED_FOLDED] {
+    if s.run.captures_stacks() {
+        for name in STACK_FILES {
             let _ = write!(out, ", {}", output.dir().join(name).display());
         }
     }
