@@ -5,13 +5,16 @@
 //! seconds if the recorder hangs: a hung allocator would also hang the test
 //! harness, so a failed `recv_timeout` alone would not be enough.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use common::watchdog;
 use heapsnow::recorder::{
     self, ClockSource, Config, Event, FinishError, Kind, ReportingAllocator, Sink, TickSource,
 };
@@ -47,37 +50,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Runs `body` on its own thread; if it has not finished within `limit`,
-/// reports `what` and ends the process at once (without allocating: a hung
-/// recorder may be holding every allocating thread).
-fn watchdog<T: Send + 'static>(
-    limit: Duration,
-    what: &'static str,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (done, result) = mpsc::channel();
-    let body = std::thread::spawn(move || {
-        let value = body();
-        let _ = done.send(());
-        value
-    });
-    match result.recv_timeout(limit) {
-        // Disconnected: the body panicked, a test failure rather than a hang.
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match body.join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            let message = format!("\nHANG: {what} did not finish within {limit:?}\n");
-            // SAFETY: writes a valid buffer to stderr, then ends the process.
-            unsafe {
-                libc::write(2, message.as_ptr().cast(), message.len());
-                libc::_exit(99);
-            }
-        }
-    }
 }
 
 fn alloc_pairs(bytes: usize, pairs: u64) {

@@ -5,12 +5,15 @@
 //! their stack exactly when they pass the threshold.
 #![cfg(feature = "stacks")]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use common::watchdog;
 use heapsnow::recorder::{self, Config, Event, Kind, ReportingAllocator, Sink};
 use heapsnow::stacks::Symbolizer;
 
@@ -69,16 +72,6 @@ impl Sink for Keep {
     }
 }
 
-/// Runs `body` on a thread; fails the test if it takes over two minutes
-/// (a deadlock would otherwise hang the harness).
-fn with_watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || done.send(body()).unwrap());
-    result
-        .recv_timeout(Duration::from_secs(120))
-        .expect("deadlock: the recording did not finish within 2 minutes")
-}
-
 #[inline(never)]
 fn allocate_markers() {
     let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
@@ -95,28 +88,32 @@ fn names(stacks: &HashMap<u32, Vec<u64>>, id: u32) -> Vec<String> {
 #[test]
 fn eight_threads_sampling_every_10th_call_lose_nothing_and_name_their_code() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (numbers, finished) = with_watchdog(|| {
-        let config = Config {
-            capacity_events: 256,
-            stacks_every: NonZeroU64::new(10),
-            ..Config::default()
-        };
-        let recording = GLOBAL.start(config, Keep::default()).unwrap();
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let workers: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let barrier = Arc::clone(&barrier);
-                std::thread::spawn(move || {
-                    let me = recorder::thread_number();
-                    barrier.wait();
-                    allocate_markers();
-                    me
+    let (numbers, finished) = watchdog(
+        Duration::from_secs(120),
+        "8 threads sampling stacks",
+        || {
+            let config = Config {
+                capacity_events: 256,
+                stacks_every: NonZeroU64::new(10),
+                ..Config::default()
+            };
+            let recording = GLOBAL.start(config, Keep::default()).unwrap();
+            let barrier = Arc::new(Barrier::new(THREADS));
+            let workers: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let barrier = Arc::clone(&barrier);
+                    std::thread::spawn(move || {
+                        let me = recorder::thread_number();
+                        barrier.wait();
+                        allocate_markers();
+                        me
+                    })
                 })
-            })
-            .collect();
-        let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-        (numbers, recording.finish().unwrap())
-    });
+                .collect();
+            let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            (numbers, recording.finish().unwrap())
+        },
+    );
     let sink = &finished.sink;
     assert_eq!(finished.events_recorded, sink.events.len() as u64);
     assert_eq!(finished.events_dropped, 0);
@@ -190,7 +187,7 @@ fn allocate_slowly(count: usize) {
 fn a_call_past_the_threshold_gets_its_stack_and_no_faster_one_does() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const OVER: Duration = Duration::from_micros(20);
-    let finished = with_watchdog(|| {
+    let finished = watchdog(Duration::from_secs(120), "slow calls with stacks", || {
         let config = Config {
             stacks_over: Some(OVER),
             ..Config::default()

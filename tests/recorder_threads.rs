@@ -2,11 +2,14 @@
 //! recorded, per-thread counts are exact, producers wait instead of dropping,
 //! and nothing deadlocks.
 
+mod common;
+
 use std::alloc::{Layout, System};
 use std::collections::HashMap;
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use common::watchdog;
 use heapsnow::recorder::{self, Config, Event, Kind, ReportingAllocator, Sink};
 
 #[global_allocator]
@@ -41,40 +44,40 @@ impl Sink for CountMarkers {
 
 #[test]
 fn eight_threads_through_a_tiny_buffer_lose_nothing() {
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let config = Config {
-            capacity_events: 256,
-            ..Config::default()
-        };
-        let recording = GLOBAL.start(config, CountMarkers::default()).unwrap();
-        let barrier = Arc::new(Barrier::new(THREADS));
-        let workers: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let barrier = Arc::clone(&barrier);
-                std::thread::spawn(move || {
-                    let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
-                    let me = recorder::thread_number();
-                    barrier.wait();
-                    for _ in 0..PAIRS_PER_THREAD {
-                        // SAFETY: freed right away with the layout it was made with.
-                        unsafe {
-                            std::alloc::dealloc(
-                                std::hint::black_box(std::alloc::alloc(layout)),
-                                layout,
-                            )
-                        };
-                    }
-                    me
+    let (numbers, finished) = watchdog(
+        Duration::from_secs(120),
+        "8 threads through a tiny buffer",
+        || {
+            let config = Config {
+                capacity_events: 256,
+                ..Config::default()
+            };
+            let recording = GLOBAL.start(config, CountMarkers::default()).unwrap();
+            let barrier = Arc::new(Barrier::new(THREADS));
+            let workers: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let barrier = Arc::clone(&barrier);
+                    std::thread::spawn(move || {
+                        let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
+                        let me = recorder::thread_number();
+                        barrier.wait();
+                        for _ in 0..PAIRS_PER_THREAD {
+                            // SAFETY: freed right away with the layout it was made with.
+                            unsafe {
+                                std::alloc::dealloc(
+                                    std::hint::black_box(std::alloc::alloc(layout)),
+                                    layout,
+                                )
+                            };
+                        }
+                        me
+                    })
                 })
-            })
-            .collect();
-        let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-        done.send((numbers, recording.finish().unwrap())).unwrap();
-    });
-    let (numbers, finished) = finished
-        .recv_timeout(Duration::from_secs(120))
-        .expect("deadlock: the recording did not finish within 2 minutes");
+                .collect();
+            let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            (numbers, recording.finish().unwrap())
+        },
+    );
 
     assert_eq!(
         finished.events_recorded, finished.sink.events,
