@@ -16,10 +16,16 @@ With `--compare 'OPTIONS'` it measures what those options add to a
 recorded run instead: recording with them against recording without them
 (e.g. what capturing call stacks costs).
 
-usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS] [-- particles options...]
+With `--worlds` it measures how the cost per event grows with a second busy
+world: each round runs 1 world and 2 worlds (`--threads`), each recorded and
+not, all four alternated, and the ratio of the two costs per event is taken
+within the round.
+
+usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS | --worlds] [-- particles options...]
   e.g. scripts/overhead.py --pairs 8
        scripts/overhead.py --pairs 6 -- --threads 2 --frames 1000000
        scripts/overhead.py --pairs 8 --compare '--stacks-over 10us'
+       scripts/overhead.py --pairs 6 --worlds -- --frames 1000000 --physics flush
 """
 
 import argparse
@@ -68,6 +74,33 @@ def measure(pairs, args, work, with_args=(), without_args=("--no-record",)):
     return on, off
 
 
+def cost_per_event_ns(on, off):
+    """Extra wall time of a recorded run over its twin, per recorded event."""
+    return (on[0] - off[0]) * 1e9 / max(on[2]["events_recorded"], 1)
+
+
+def measure_worlds(rounds, args, work):
+    """Cost per event with 1 and 2 worlds, alternated within each round."""
+    one, two, ratios, waits = [], [], [], 0
+    for i in range(rounds):
+        print(f"overhead: round {i + 1} of {rounds}", file=sys.stderr)
+        costs = []
+        for worlds in (1, 2):
+            world_args = [*args, "--threads", str(worlds)]
+            on = run(world_args, os.path.join(work, "on"))
+            off = run([*world_args, "--no-record"], os.path.join(work, "off"))
+            costs.append(cost_per_event_ns(on, off))
+            waits = max(waits, on[2]["waits"])
+        one.append(costs[0])
+        two.append(costs[1])
+        ratios.append(costs[1] / costs[0] if costs[0] > 0 else float("inf"))
+    print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
+    print(f"cost per event, 1 world:  {spread(one, lambda v: f'{v:.1f} ns')}")
+    print(f"cost per event, 2 worlds: {spread(two, lambda v: f'{v:.1f} ns')}")
+    print(f"ratio per round:          {spread(ratios, lambda v: f'{v:.2f}x')}")
+    print(f"producer waits:           {waits} at most in a run")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=8)
@@ -77,6 +110,11 @@ def main():
         metavar="OPTIONS",
         help="time recording with these extra options against recording without them",
     )
+    parser.add_argument(
+        "--worlds",
+        action="store_true",
+        help="compare the cost per event of 1 and 2 busy worlds (--pairs rounds)",
+    )
     parser.add_argument("particles_args", nargs="*", help="options for particles")
     options = parser.parse_args()
     subprocess.run(
@@ -85,6 +123,9 @@ def main():
         cwd=ROOT,
     )
     with tempfile.TemporaryDirectory() as work:
+        if options.worlds:
+            measure_worlds(options.pairs, options.particles_args, work)
+            return
         if options.compare:
             extra = shlex.split(options.compare)
             on, off = measure(options.pairs, options.particles_args, work, extra, ())
@@ -93,9 +134,7 @@ def main():
             on, off = measure(options.pairs, options.particles_args, work)
             with_label, without_label = "recording", "--no-record"
         ratios = [a[0] / b[0] for a, b in zip(on, off)]
-        per_event = [
-            (a[0] - b[0]) * 1e9 / max(a[2]["events_recorded"], 1) for a, b in zip(on, off)
-        ]
+        per_event = [cost_per_event_ns(a, b) for a, b in zip(on, off)]
         summary = on[-1][2]
         print(f"runs: {options.pairs} alternated pairs of `particles --headless {' '.join(options.particles_args)}`")
         print(f"events recorded per run: {summary['events_recorded']:,}, dropped: {summary['events_dropped']}")

@@ -85,7 +85,7 @@
 //! - **Memory.** Each thread that records gets an event buffer, reserved
 //!   outside the global allocator when it first records:
 //!   [`Config::capacity_events`](recorder::Config::capacity_events) × 56
-//!   bytes, by default 65,536 × 56 bytes = 3.5 MiB. It is zeroed memory
+//!   bytes, by default 16,384 × 56 bytes = 896 KiB. It is zeroed memory
 //!   from the system, so it becomes resident only as events fill it.
 //!   Buffers are kept and reused, never freed: a thread that exits leaves
 //!   its buffer, once drained, to the next thread that records, so memory

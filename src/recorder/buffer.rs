@@ -65,6 +65,7 @@ pub(crate) const FRAMES_PER_SLOT: usize = size_of::<RawEvent>() / size_of::<u64>
 const _: () = assert!(size_of::<RawEvent>() == FRAMES_PER_SLOT * size_of::<u64>());
 
 /// Slots an event with `frames` return addresses takes.
+#[inline(always)]
 fn slots_for(frames: usize) -> u64 {
     1 + frames.div_ceil(FRAMES_PER_SLOT) as u64
 }
@@ -169,6 +170,13 @@ impl Session {
         let _ = self.drain.set(drain);
     }
 
+    /// Wakes the drain if it sleeps. Takes no lock and does not allocate.
+    fn wake_drain(&self) {
+        if let Some(drain) = self.drain.get() {
+            drain.unpark();
+        }
+    }
+
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }
@@ -218,10 +226,13 @@ struct Owner {
 struct Producer {
     /// Events written; stored by the owner after each event.
     head: AtomicU64,
-    /// The `tail` the owner last read: the drain has released at least this
-    /// much, so the owner reads `tail` itself, a line the drain writes, only
-    /// when this says the buffer may be full.
-    tail_seen: AtomicU64,
+    /// The position up to which the owner writes without looking at
+    /// `tail`, a line the drain writes: at most the `tail` it last read plus
+    /// the capacity, so never past a slot the drain still holds. It is set
+    /// at half the buffer, so that a producer whose buffer fills faster than
+    /// the drain wakes to empty it notices, and wakes the drain, long
+    /// before it would have to wait.
+    room_until: AtomicU64,
     /// Allocating calls left before the next sampled stack.
     until_sample: AtomicU64,
 }
@@ -272,7 +283,7 @@ impl ThreadBuffer {
         Some(Box::leak(Box::new(ThreadBuffer {
             producer: Padded(Producer {
                 head: AtomicU64::new(0),
-                tail_seen: AtomicU64::new(0),
+                room_until: AtomicU64::new(capacity as u64 / 2),
                 until_sample: AtomicU64::new(0),
             }),
             tail: Padded(AtomicU64::new(0)),
@@ -365,16 +376,18 @@ impl ThreadBuffer {
         mut event: RawEvent,
         frames: &[u64],
     ) -> Result<(), Refused> {
-        let frames = &frames[..frames.len().min(self.max_frames())];
+        // An event without a stack (every event but a few) skips the limit,
+        // which `push`'s empty slice lets the compiler drop altogether.
+        let frames = if frames.is_empty() {
+            frames
+        } else {
+            &frames[..frames.len().min(self.max_frames())]
+        };
         let slots = slots_for(frames.len());
         let producer = &self.producer.0;
         let head = producer.head.load(Ordering::Relaxed);
-        if head + slots - producer.tail_seen.load(Ordering::Relaxed) > self.capacity {
-            let tail = self.tail.0.load(Ordering::Acquire);
-            producer.tail_seen.store(tail, Ordering::Relaxed);
-            if head + slots - tail > self.capacity {
-                self.wait_for_room(session, head, slots)?;
-            }
+        if head + slots > producer.room_until.load(Ordering::Relaxed) {
+            self.make_room(session, head, slots)?;
         }
         event.stack_frames = frames.len() as u8;
         // SAFETY: the drain has released these positions (an acquire load of
@@ -398,6 +411,7 @@ impl ThreadBuffer {
 
     /// The most return addresses an event can carry in this buffer: all
     /// its slots but the event's own, and no more than `u8` counts.
+    #[inline]
     pub(crate) fn max_frames(&self) -> usize {
         ((self.capacity as usize - 1) * FRAMES_PER_SLOT).min(u8::MAX as usize)
     }
@@ -417,6 +431,30 @@ impl ThreadBuffer {
         }
     }
 
+    /// Owner side, once past `room_until`: waits if the buffer is full,
+    /// wakes the drain if it is more than half full (looking again after
+    /// another eighth), and moves `room_until` on.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&self, session: &Session, head: u64, slots: u64) -> Result<(), Refused> {
+        if head + slots - self.tail.0.load(Ordering::Acquire) > self.capacity {
+            self.wait_for_room(session, head, slots)?;
+        }
+        let tail = self.tail.0.load(Ordering::Acquire);
+        let half = self.capacity / 2;
+        let room_until = if head + slots - tail > half {
+            session.wake_drain();
+            (head + slots + self.capacity / 8).min(tail + self.capacity)
+        } else {
+            tail + half
+        };
+        self.producer
+            .0
+            .room_until
+            .store(room_until, Ordering::Relaxed);
+        Ok(())
+    }
+
     #[cold]
     fn wait_for_room(&self, session: &Session, head: u64, slots: u64) -> Result<(), Refused> {
         let mut tail = self.tail.0.load(Ordering::Acquire);
@@ -427,9 +465,7 @@ impl ThreadBuffer {
             return Err(Refused::Dropped);
         }
         // The drain may be asleep with every other buffer empty.
-        if let Some(drain) = session.drain.get() {
-            drain.unpark();
-        }
+        session.wake_drain();
         let start = Instant::now();
         let mut last_progress = start;
         let mut spins = 0u32;

@@ -93,16 +93,14 @@ impl Calibration {
     /// A duration in ticks, as nanoseconds.
     #[inline]
     pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
-        (ticks as f64 * self.ns_per_tick).round() as u64
+        round_to_u64(ticks as f64 * self.ns_per_tick)
     }
 
     /// A timed window in ticks, as the latency of what it timed: the clock's
     /// own share taken off, in ns (0 if the window was shorter than that).
     #[inline]
     pub fn latency_ns(&self, window_ticks: u64) -> u64 {
-        (window_ticks as f64 * self.ns_per_tick - self.offset_ns)
-            .round()
-            .max(0.0) as u64
+        round_to_u64(window_ticks as f64 * self.ns_per_tick - self.offset_ns)
     }
 
     /// The fewest ticks a timed window must span for
@@ -129,6 +127,14 @@ impl Calibration {
     pub fn since_epoch_ns(&self, ticks: u64) -> u64 {
         self.ticks_to_ns(ticks.saturating_sub(self.epoch_ticks))
     }
+}
+
+/// `ns` rounded to the nearest whole number, halves up; 0 for negative
+/// numbers. The drain converts every event with it: `f64::round` is a call
+/// into libm on x86_64 without SSE4.1, this is an add and a truncation.
+#[inline]
+fn round_to_u64(ns: f64) -> u64 {
+    if ns > 0.0 { (ns + 0.5) as u64 } else { 0 }
 }
 
 /// Whether the kernel keeps time with the TSC.
@@ -309,5 +315,23 @@ mod tests {
         };
         assert_eq!(calibration.latency_ns(100), 43);
         assert_eq!(calibration.latency_ns(10), 0);
+    }
+
+    #[test]
+    fn nanoseconds_round_to_nearest_with_halves_up() {
+        assert_eq!(round_to_u64(2.49), 2);
+        assert_eq!(round_to_u64(2.5), 3);
+        assert_eq!(round_to_u64(0.4), 0);
+        assert_eq!(round_to_u64(-3.0), 0);
+        assert_eq!(round_to_u64(f64::NAN), 0);
+        assert_eq!(round_to_u64(1e30), u64::MAX);
+        let calibration = Calibration {
+            source: TickSource::Tsc,
+            ns_per_tick: 0.4,
+            epoch_ticks: 0,
+            resolution_ns: 10.0,
+            offset_ns: 0.0,
+        };
+        assert_eq!(calibration.ticks_to_ns(1_000_000_007), 400_000_003);
     }
 }

@@ -21,8 +21,9 @@ use super::state::State;
 pub struct Config {
     /// Events each thread's buffer holds before that thread waits for the
     /// drain (rounded up to a power of two, at least 2). Each takes 56 bytes,
-    /// reserved when a thread first records: the default 65,536 take 3.5 MiB
-    /// a thread, resident only as far as events fill them.
+    /// reserved when a thread first records: the default 16,384 take 896 KiB
+    /// a thread, resident only as far as events fill them. A thread whose
+    /// buffer is half full wakes the drain.
     pub capacity_events: usize,
     /// The time source.
     pub clock: ClockSource,
@@ -42,10 +43,11 @@ pub struct Config {
     pub stacks_every: Option<NonZeroU64>,
 }
 
-/// The default [`Config::capacity_events`]: enough for a thread to go on
-/// recording a million events a second while the drain is held up for 60 ms
-/// (writing a file to a busy disk, say) without waiting.
-pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 16;
+/// The default [`Config::capacity_events`]: small enough to stay in a
+/// core's cache (896 KiB), so that writing an event rarely misses it, and
+/// enough for a thread to go on recording a million events a second for
+/// 8 ms after it has woken the drain at half full.
+pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 14;
 
 /// The default [`Config::stall_limit`].
 pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(1);
