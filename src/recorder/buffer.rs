@@ -589,6 +589,42 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_past_half_full_wakes_the_drain_before_anyone_waits() {
+        use std::sync::atomic::AtomicBool;
+        static WOKEN: AtomicBool = AtomicBool::new(false);
+        let buffer = ThreadBuffer::leak_new(0, 64, 99, 1).unwrap();
+        let session = session(Duration::from_secs(10));
+        // A stand-in for the drain: it sleeps until it is unparked.
+        let drain = std::thread::spawn(|| {
+            std::thread::park();
+            WOKEN.store(true, Ordering::Release);
+        });
+        session.set_drain(drain.thread().clone());
+        for size in 0..32 {
+            assert_eq!(buffer.push(session, event(size)), Ok(()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !WOKEN.load(Ordering::Acquire),
+            "half full: the drain is left to its own schedule"
+        );
+        assert_eq!(buffer.push(session, event(32)), Ok(()));
+        let start = std::time::Instant::now();
+        while !WOKEN.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let woken = WOKEN.load(Ordering::Acquire);
+        drain.thread().unpark();
+        drain.join().unwrap();
+        assert!(woken, "past half full, the producer woke the drain");
+        assert_eq!(
+            session.wait_totals(),
+            WaitTotals::default(),
+            "nobody waited"
+        );
+    }
+
+    #[test]
     fn a_full_buffer_makes_the_owner_wait_for_the_drain() {
         let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
         let session = session(Duration::from_secs(10));
