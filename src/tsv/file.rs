@@ -1,41 +1,89 @@
 //! `alloc.tsv` on disk, written so that it always ends on a whole line.
+//!
+//! Rows are formatted on the caller's thread (the recorder's drain) and
+//! written by a thread of their own: a write that blocks (a disk flushing
+//! its cache, a full queue of dirty pages) holds up only that thread, while
+//! the drain goes on emptying the allocating threads' buffers.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use super::{HEADER, write_row};
-use crate::recorder::Event;
+use crate::recorder::{Event, without_recording};
 
-/// Bytes gathered before a write to the file.
-const FLUSH_BYTES: usize = 1 << 20;
+/// Bytes of whole rows gathered before they go to the writer.
+const CHUNK_BYTES: usize = 256 << 10;
+/// Chunks the writer may hold before the caller waits for it: 16 MiB that a
+/// blocked write can fall behind by.
+const QUEUE_CHUNKS: usize = 64;
 
-/// A TSV file that holds only whole rows. Rows are gathered and written a
-/// megabyte of whole rows at a time; if a write fails (a full disk), the
-/// file is cut back to the last whole row it held, the rows of that write
-/// are dropped and the error returned.
+/// A TSV file that holds only whole rows. Rows are gathered and written
+/// 256 KiB of whole rows at a time by a writer thread; if a write fails (a
+/// full disk), the file is cut back to the last whole row it held, the rows
+/// not yet written are dropped and the error is returned by the next call.
 #[derive(Debug)]
 pub struct TsvFile {
     path: PathBuf,
-    file: File,
+    /// Rows gathered for the next chunk.
     buffer: Vec<u8>,
     rows_buffered: u64,
+    /// Rows handed to the writer and not yet reported back.
+    rows_in_flight: u64,
     rows_written: u64,
-    bytes_written: u64,
+    writer: Writer,
+}
+
+/// Rows for the writer, and the writer's report on them.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Vec<u8>,
+    rows: u64,
+    /// The outcome, once written: the bytes come back for reuse.
+    result: io::Result<()>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    /// `None` once the writer has been told to end.
+    chunks: Option<SyncSender<Chunk>>,
+    done: Receiver<Chunk>,
+    thread: Option<JoinHandle<()>>,
+    /// Written chunks' buffers, cleared, for the next chunks.
+    spare: Vec<Vec<u8>>,
 }
 
 impl TsvFile {
-    /// Creates (or truncates) `path` and writes the header row.
+    /// Creates (or truncates) `path`, writes the header row and starts the
+    /// writer thread.
     pub fn create(path: &Path) -> io::Result<TsvFile> {
         let mut file = File::create(path)?;
         file.write_all(HEADER.as_bytes())?;
+        let (chunks, to_write) = mpsc::sync_channel::<Chunk>(QUEUE_CHUNKS);
+        // Room for every chunk there can be, so the writer never waits to
+        // report.
+        let (report, done) = mpsc::sync_channel::<Chunk>(2 * QUEUE_CHUNKS + 2);
+        let thread = std::thread::Builder::new()
+            .name("heapsnow-writer".into())
+            .spawn(move || {
+                // The writer is the recorder's, not the program's: none of
+                // its allocations are recorded.
+                without_recording(|| write_chunks(file, HEADER.len() as u64, to_write, report))
+            })?;
         Ok(TsvFile {
             path: path.to_owned(),
-            file,
-            buffer: Vec::with_capacity(FLUSH_BYTES + 4096),
+            buffer: Vec::with_capacity(CHUNK_BYTES + 4096),
             rows_buffered: 0,
+            rows_in_flight: 0,
             rows_written: 0,
-            bytes_written: HEADER.len() as u64,
+            writer: Writer {
+                chunks: Some(chunks),
+                done,
+                thread: Some(thread),
+                spare: Vec::new(),
+            },
         })
     }
 
@@ -49,39 +97,151 @@ impl TsvFile {
         self.rows_written
     }
 
-    /// Rows gathered but not yet written: a failed write drops them.
+    /// Rows gathered or being written but not yet known to be in the file:
+    /// a failed write drops them.
     pub fn rows_buffered(&self) -> u64 {
-        self.rows_buffered
+        self.rows_buffered + self.rows_in_flight
     }
 
-    /// Adds rows, writing to the file whenever enough have gathered.
+    /// Adds rows, handing them to the writer whenever enough have gathered.
+    /// Returns the error of an earlier write that failed.
     pub fn write_events(&mut self, events: &[Event]) -> io::Result<()> {
         for event in events {
             write_row(&mut self.buffer, event);
         }
         self.rows_buffered += events.len() as u64;
-        if self.buffer.len() >= FLUSH_BYTES {
-            self.flush()
-        } else {
+        self.collect(false)?;
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every gathered row to the file and waits until it is there.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.rows_buffered > 0 {
+            self.send()?;
+        }
+        self.collect(true)
+    }
+
+    /// Hands the gathered rows to the writer (waiting if it is
+    /// `QUEUE_CHUNKS` behind).
+    fn send(&mut self) -> io::Result<()> {
+        let spare = self
+            .writer
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK_BYTES + 4096));
+        let chunk = Chunk {
+            bytes: std::mem::replace(&mut self.buffer, spare),
+            rows: std::mem::take(&mut self.rows_buffered),
+            result: Ok(()),
+        };
+        self.rows_in_flight += chunk.rows;
+        let sent = match &self.writer.chunks {
+            Some(chunks) => chunks.send(chunk).is_ok(),
+            None => false,
+        };
+        if sent {
             Ok(())
+        } else {
+            self.collect(true)?;
+            Err(io::Error::other("the TSV writer thread has ended"))
         }
     }
 
-    /// Writes every gathered row to the file.
-    pub fn flush(&mut self) -> io::Result<()> {
-        if let Err(e) = self.file.write_all(&self.buffer) {
-            // Part of the buffer may have landed: drop that partial tail. If
-            // even that fails there is nothing better left to do.
-            let _ = self.file.set_len(self.bytes_written);
-            self.buffer.clear();
-            self.rows_buffered = 0;
-            return Err(e);
+    /// Takes the writer's reports: all of them until nothing is in flight
+    /// if `wait`, else those ready. The first failed write's error drops
+    /// every row not yet written.
+    fn collect(&mut self, wait: bool) -> io::Result<()> {
+        let mut failure = None;
+        while self.rows_in_flight > 0 {
+            let report = if wait {
+                match self.writer.done.recv() {
+                    Ok(report) => report,
+                    Err(_) => {
+                        failure = Some(io::Error::other("the TSV writer thread has ended"));
+                        break;
+                    }
+                }
+            } else {
+                match self.writer.done.try_recv() {
+                    Ok(report) => report,
+                    Err(_) => break,
+                }
+            };
+            self.rows_in_flight -= report.rows;
+            match report.result {
+                Ok(()) => self.rows_written += report.rows,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+            self.writer.spare.push(report.bytes);
         }
-        self.bytes_written += self.buffer.len() as u64;
-        self.rows_written += self.rows_buffered;
-        self.buffer.clear();
-        self.rows_buffered = 0;
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                // Nothing more is written after a failure: what is in
+                // flight comes back failed too, and what is gathered is
+                // dropped.
+                self.buffer.clear();
+                self.rows_buffered = 0;
+                self.drop_in_flight();
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for the reports of every chunk still in flight, counting none.
+    fn drop_in_flight(&mut self) {
+        while self.rows_in_flight > 0 {
+            match self.writer.done.recv() {
+                Ok(report) => self.rows_in_flight -= report.rows,
+                Err(_) => self.rows_in_flight = 0,
+            }
+        }
+    }
+}
+
+impl Drop for TsvFile {
+    fn drop(&mut self) {
+        // Ends the writer once it has written what it holds.
+        self.writer.chunks = None;
+        if let Some(thread) = self.writer.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: writes each chunk after the file's `bytes_written`
+/// bytes; after a failure it cuts the file back to them and writes nothing
+/// more. Reports every chunk.
+fn write_chunks(
+    mut file: File,
+    mut bytes_written: u64,
+    chunks: Receiver<Chunk>,
+    report: SyncSender<Chunk>,
+) {
+    let mut failed = false;
+    for mut chunk in chunks {
+        chunk.result = if failed {
+            Err(io::Error::other("an earlier write to the file failed"))
+        } else if let Err(e) = file.write_all(&chunk.bytes) {
+            failed = true;
+            // Part of the chunk may have landed: drop that partial tail. If
+            // even that fails there is nothing better left to do.
+            let _ = file.set_len(bytes_written);
+            Err(e)
+        } else {
+            bytes_written += chunk.bytes.len() as u64;
+            Ok(())
+        };
+        chunk.bytes.clear();
+        if report.send(chunk).is_err() {
+            return;
+        }
     }
 }
 
@@ -118,6 +278,48 @@ mod tests {
                 "{HEADER}80\t12\talloc\t8\t5\t1\t0xabc\t\t\t\t\n\
                  80\t12\talloc\t8\t5\t1\t0xabc\t\t\t\t\n"
             )
+        );
+    }
+
+    #[test]
+    fn rows_of_many_chunks_reach_the_file_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alloc.tsv");
+        let mut tsv = TsvFile::create(&path).unwrap();
+        let events: Vec<Event> = (0..40_000u64)
+            .map(|t_ns| Event {
+                kind: Kind::Dealloc,
+                size_bytes: 4096,
+                align_bytes: 8,
+                latency_ns: t_ns % 97,
+                t_ns,
+                thread: 3,
+                addr: 0x7f00_0000_0000 + t_ns,
+                old_addr: None,
+                old_size_bytes: None,
+                stack: None,
+            })
+            .collect();
+        for batch in events.chunks(1000) {
+            tsv.write_events(batch).unwrap();
+        }
+        assert!(
+            tsv.rows_written() + tsv.rows_buffered() == 40_000,
+            "every row is written or on its way"
+        );
+        tsv.flush().unwrap();
+        assert_eq!((tsv.rows_written(), tsv.rows_buffered()), (40_000, 0));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let times: Vec<u64> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split('\t').nth(4).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(times, (0..40_000).collect::<Vec<_>>());
+        assert!(
+            text.len() > 4 * CHUNK_BYTES,
+            "several chunks: {}",
+            text.len()
         );
     }
 }
