@@ -18,8 +18,9 @@ recorded run instead: recording with them against recording without them
 
 With `--worlds` it measures how the cost per event grows with a second busy
 world: each round runs 1 world and 2 worlds (`--threads`), each recorded and
-not, all four alternated, and the ratio of the two costs per event is taken
-within the round.
+not, all four alternated; it prints each cost's median over the rounds and
+their ratio. (A round's own ratio is no figure: on a noisy machine one
+round's cost can come out negative.)
 
 usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS | --worlds] [-- particles options...]
   e.g. scripts/overhead.py --pairs 8
@@ -81,23 +82,21 @@ def cost_per_event_ns(on, off):
 
 def measure_worlds(rounds, args, work):
     """Cost per event with 1 and 2 worlds, alternated within each round."""
-    one, two, ratios, waits = [], [], [], 0
+    costs, waits = {1: [], 2: []}, 0
     for i in range(rounds):
         print(f"overhead: round {i + 1} of {rounds}", file=sys.stderr)
-        costs = []
         for worlds in (1, 2):
             world_args = [*args, "--threads", str(worlds)]
             on = run(world_args, os.path.join(work, "on"))
             off = run([*world_args, "--no-record"], os.path.join(work, "off"))
-            costs.append(cost_per_event_ns(on, off))
+            costs[worlds].append(cost_per_event_ns(on, off))
             waits = max(waits, on[2]["waits"])
-        one.append(costs[0])
-        two.append(costs[1])
-        ratios.append(costs[1] / costs[0] if costs[0] > 0 else float("inf"))
     print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
-    print(f"cost per event, 1 world:  {spread(one, lambda v: f'{v:.1f} ns')}")
-    print(f"cost per event, 2 worlds: {spread(two, lambda v: f'{v:.1f} ns')}")
-    print(f"ratio per round:          {spread(ratios, lambda v: f'{v:.2f}x')}")
+    print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
+    print(f"cost per event, 2 worlds: {spread(costs[2], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
+    one, two = statistics.median(costs[1]), statistics.median(costs[2])
+    ratio = f"{two / one:.2f}x" if one > 0 else "undefined (1 world cost nothing)"
+    print(f"2 worlds / 1 world, medians: {ratio}")
     print(f"producer waits:           {waits} at most in a run")
 
 

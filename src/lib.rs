@@ -85,14 +85,16 @@
 //! - **Memory.** Each thread that records gets an event buffer, reserved
 //!   outside the global allocator when it first records:
 //!   [`Config::capacity_events`](recorder::Config::capacity_events) × 56
-//!   bytes, by default 16,384 × 56 bytes = 896 KiB. It is zeroed memory
+//!   bytes, by default 65,536 × 56 bytes = 3.5 MiB. It is zeroed memory
 //!   from the system, so it becomes resident only as events fill it.
 //!   Buffers are kept and reused, never freed: a thread that exits leaves
 //!   its buffer, once drained, to the next thread that records, so memory
 //!   follows the most threads recording at once (on Linux; elsewhere the
 //!   buffers of exited threads are not reused). A
-//!   [`Recorder`] adds a 1 MiB write buffer for `alloc.tsv` and four
-//!   latency histograms of 216 KiB each. The drain is a thread of its own
+//!   [`Recorder`] adds a writer thread for `alloc.tsv` with its 256 KiB
+//!   chunks (two or three in use; up to 64, 16 MiB, while the disk holds
+//!   writes up) and four latency histograms of 216 KiB each. The drain is a
+//!   thread of its own
 //!   (its stack and, with glibc, a malloc arena: address space, not
 //!   resident memory).
 //! - **Start-up.** A start calibrates the clock: about 3 ms (2 ms to measure

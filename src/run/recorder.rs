@@ -276,7 +276,7 @@ impl Inner {
             }
         };
         run.kinds = histograms.summaries();
-        run.thread_events = histograms.per_thread().clone();
+        run.thread_events = histograms.per_thread();
         if let Some(stacks) = stacks.filter(|_| run.captures_stacks()) {
             run.stacks_captured = stacks.events();
             run.stacks_distinct = stacks.len() as u64;

@@ -130,7 +130,12 @@ impl Latencies {
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistograms {
     per_kind: [Latencies; 4],
+    /// Events per thread, but for the latest run of one thread's events,
+    /// counted in `run` (events come in runs of one thread: a map lookup
+    /// per run rather than per event).
     per_thread: BTreeMap<u32, u64>,
+    /// The thread of the latest run and its events so far.
+    run: (u32, u64),
 }
 
 impl LatencyHistograms {
@@ -147,7 +152,14 @@ impl LatencyHistograms {
     /// Adds one call of `kind` that took `latency_ns` on thread `thread`.
     pub fn record_call(&mut self, kind: Kind, latency_ns: u64, thread: u32) {
         self.per_kind[kind as usize].record(latency_ns);
-        *self.per_thread.entry(thread).or_default() += 1;
+        if self.run.0 == thread {
+            self.run.1 += 1;
+        } else {
+            let (ended, events) = std::mem::replace(&mut self.run, (thread, 1));
+            if events > 0 {
+                *self.per_thread.entry(ended).or_default() += events;
+            }
+        }
     }
 
     /// The latencies of one kind.
@@ -165,8 +177,13 @@ impl LatencyHistograms {
     }
 
     /// Events seen per thread number.
-    pub fn per_thread(&self) -> &BTreeMap<u32, u64> {
-        &self.per_thread
+    pub fn per_thread(&self) -> BTreeMap<u32, u64> {
+        let mut per_thread = self.per_thread.clone();
+        let (thread, events) = self.run;
+        if events > 0 {
+            *per_thread.entry(thread).or_default() += events;
+        }
+        per_thread
     }
 
     /// Percentiles of each kind that occurred, keyed by kind name.
@@ -221,5 +238,21 @@ mod tests {
         assert!(!summaries.contains_key("realloc"));
         assert_eq!(histograms.per_thread().get(&1), Some(&1000));
         assert_eq!(histograms.all().len(), 1001);
+    }
+
+    #[test]
+    fn threads_are_counted_whether_their_events_come_in_runs_or_interleaved() {
+        let mut histograms = LatencyHistograms::new();
+        let threads = [0, 0, 7, 3, 7, 7, 7, 0, 3, 3];
+        for thread in threads {
+            histograms.record(&event(Kind::Alloc, 5, thread));
+        }
+        let expected = BTreeMap::from([(0, 3), (3, 3), (7, 4)]);
+        assert_eq!(histograms.per_thread(), expected);
+        assert_eq!(
+            histograms.per_thread(),
+            expected,
+            "asking twice counts once"
+        );
     }
 }
