@@ -14,7 +14,9 @@ time divided by the events recorded), the producers' waits, and with
 
 With `--compare 'OPTIONS'` it measures what those options add to a
 recorded run instead: recording with them against recording without them
-(e.g. what capturing call stacks costs).
+(e.g. what capturing call stacks costs). With `--against PATH` it times
+this build's recorded runs against another build's (a `particles` binary
+copied from another commit), same options.
 
 With `--worlds` it measures how the cost per event grows with a second busy
 world: each round runs 1 world and 2 worlds (`--threads`), each recorded and
@@ -22,10 +24,11 @@ not, all four alternated; it prints each cost's median over the rounds and
 their ratio. (A round's own ratio is no figure: on a noisy machine one
 round's cost can come out negative.)
 
-usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS | --worlds] [-- particles options...]
+usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS | --against PATH | --worlds] [-- particles options...]
   e.g. scripts/overhead.py --pairs 8
        scripts/overhead.py --pairs 6 -- --threads 2 --frames 1000000
        scripts/overhead.py --pairs 8 --compare '--stacks-over 10us'
+       scripts/overhead.py --pairs 8 --against /tmp/particles-before
        scripts/overhead.py --pairs 6 --worlds -- --frames 1000000 --physics flush
 """
 
@@ -43,7 +46,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "particles")
 
 
-def run(args, out):
+def run(args, out, binary=BINARY):
     """One whole run: wall seconds, peak RSS in MiB, its summary.json."""
     rss_file = os.path.join(out + ".rss")
     start = time.perf_counter()
@@ -51,7 +54,7 @@ def run(args, out):
     # Python would include Python's memory from before the exec.
     subprocess.run(
         ["/usr/bin/time", "-f", "%M", "-o", rss_file,
-         BINARY, "--headless", "--quiet", "--out", out, *args],
+         binary, "--headless", "--quiet", "--out", out, *args],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -66,12 +69,12 @@ def spread(values, fmt):
     return f"{fmt(statistics.median(values))} (pairs: {fmt(min(values))} to {fmt(max(values))})"
 
 
-def measure(pairs, args, work, with_args=(), without_args=("--no-record",)):
+def measure(pairs, args, work, with_args=(), without_args=("--no-record",), other=BINARY):
     on, off = [], []
     for i in range(pairs):
         print(f"overhead: pair {i + 1} of {pairs}", file=sys.stderr)
         on.append(run([*args, *with_args], os.path.join(work, "on")))
-        off.append(run([*args, *without_args], os.path.join(work, "off")))
+        off.append(run([*args, *without_args], os.path.join(work, "off"), other))
     return on, off
 
 
@@ -110,6 +113,11 @@ def main():
         help="time recording with these extra options against recording without them",
     )
     parser.add_argument(
+        "--against",
+        metavar="PATH",
+        help="time recorded runs of this build against recorded runs of the particles binary at PATH",
+    )
+    parser.add_argument(
         "--worlds",
         action="store_true",
         help="compare the cost per event of 1 and 2 busy worlds (--pairs rounds)",
@@ -125,7 +133,10 @@ def main():
         if options.worlds:
             measure_worlds(options.pairs, options.particles_args, work)
             return
-        if options.compare:
+        if options.against:
+            on, off = measure(options.pairs, options.particles_args, work, (), (), options.against)
+            with_label, without_label = "this build", options.against
+        elif options.compare:
             extra = shlex.split(options.compare)
             on, off = measure(options.pairs, options.particles_args, work, extra, ())
             with_label, without_label = options.compare, "without them"

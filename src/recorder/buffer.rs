@@ -64,6 +64,27 @@ pub(crate) const STACK_SAMPLED: u8 = 2;
 pub(crate) const FRAMES_PER_SLOT: usize = size_of::<RawEvent>() / size_of::<u64>();
 const _: () = assert!(size_of::<RawEvent>() == FRAMES_PER_SLOT * size_of::<u64>());
 
+/// How far ahead of the slot it writes a producer prefetches: 16 slots, 14
+/// cache lines (8 and 32 did no better).
+const PREFETCH_SLOTS_AHEAD: u64 = 16;
+
+/// Whether the CPU has PREFETCHW (CPUID 8000_0001h, ECX bit 8).
+fn cpu_prefetches_for_writing() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // CPUID exists on every x86_64 CPU; leaf 8000_0001h is asked for only
+        // when the CPU says it has it.
+        #[allow(unused_unsafe)]
+        let has = unsafe {
+            __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+        };
+        has
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Slots an event with `frames` return addresses takes.
 #[inline(always)]
 fn slots_for(frames: usize) -> u64 {
@@ -122,6 +143,9 @@ pub(crate) struct Session {
     pub stall_limit: Duration,
     /// When to capture call stacks.
     pub stacks: StackPolicy,
+    /// The CPU has PREFETCHW: producers ask for the line they will write
+    /// next before they get there.
+    prefetch_for_writing: bool,
     /// Set when the recording ends: waiting producers give up.
     closed: AtomicBool,
     /// The drain thread, woken by a producer that finds its buffer full.
@@ -159,6 +183,7 @@ impl Session {
             capacity,
             stall_limit,
             stacks,
+            prefetch_for_writing: cpu_prefetches_for_writing(),
             closed: AtomicBool::new(false),
             drain: OnceLock::new(),
             counters: Padded(Counters::default()),
@@ -389,6 +414,7 @@ impl ThreadBuffer {
         if head + slots > producer.room_until.load(Ordering::Relaxed) {
             self.make_room(session, head, slots)?;
         }
+        self.prefetch_for_writing(session, head + PREFETCH_SLOTS_AHEAD);
         event.stack_frames = frames.len() as u8;
         // SAFETY: the drain has released these positions (an acquire load of
         // `tail`, here, earlier or in `wait_for_room`, showed it), and only
@@ -407,6 +433,30 @@ impl ThreadBuffer {
         }
         self.producer.0.head.store(head + slots, Ordering::Release);
         Ok(())
+    }
+
+    /// Asks for the cache line of slot `position` in the state a write
+    /// needs. The drain has read that line since this thread last wrote it,
+    /// so without the hint the write waits for the line to come back from
+    /// the drain's core: in `examples/path_cost` a recorded pair cost 65 to
+    /// 83 ns without it and 54 to 62 ns with it, alternated runs.
+    #[inline(always)]
+    fn prefetch_for_writing(&self, session: &Session, position: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if session.prefetch_for_writing {
+            // SAFETY: PREFETCHW is a hint: it never faults, whatever the
+            // address, and changes no register, flag or memory. The CPU has
+            // it (checked when the session was made).
+            unsafe {
+                std::arch::asm!(
+                    "prefetchw [{0}]",
+                    in(reg) self.slot(position),
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (session, position);
     }
 
     /// The most return addresses an event can carry in this buffer: all
