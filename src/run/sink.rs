@@ -23,13 +23,14 @@ pub struct RunSink {
     /// The call stacks captured, weighed by the events whose rows reached
     /// `alloc.tsv`.
     pub stacks: StackTable,
-    /// Events whose rows `tsv` still holds in its buffer, oldest first.
+    /// Events whose rows `tsv` has not yet written (gathered, or with its
+    /// writer thread), oldest first.
     unwritten: VecDeque<Pending>,
     tap: Option<Tap>,
 }
 
 /// What the histograms and the stack table need of an event whose row is
-/// still in the file's buffer: a quarter of the event's size.
+/// not yet in the file: a quarter of the event's size.
 #[derive(Clone, Copy)]
 struct Pending {
     latency_ns: u64,
