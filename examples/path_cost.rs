@@ -8,7 +8,9 @@
 //! steadier than criterion's figures taken minutes apart.
 //!
 //! `cargo run --release -p heapsnow --example path_cost` prints the median
-//! and range over the rounds; the README quotes it.
+//! and range over the rounds; the README quotes it. `cargo test` runs a
+//! short measurement and checks that nothing was lost.
+#![cfg_attr(test, allow(dead_code))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -76,22 +78,26 @@ fn clock_reads(clock: TickSource) {
     black_box(first.wrapping_add(second));
 }
 
-fn spread(name: &str, mut values: Vec<f64>) {
-    values.sort_by(f64::total_cmp);
-    let median = values[values.len() / 2];
-    let (low, high) = (values[0], values[values.len() - 1]);
+fn spread(name: &str, values: Vec<f64>) {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let median = median(&values);
     println!("| {name} | {median:.1} ns | {low:.1} to {high:.1} ns |");
 }
 
-fn main() {
-    let mut figures = [(); 4].map(|()| Vec::with_capacity(ROUNDS));
+/// Per-pair figures of each round: bare, clock reads, recorded, and
+/// recorded less the other two.
+struct Rounds([Vec<f64>; 4]);
+
+fn measure(rounds: usize) -> Rounds {
+    let mut figures = [(); 4].map(|()| Vec::with_capacity(rounds));
     let recording = GLOBAL
         .start(Config::default(), Discard(0))
         .expect("start recording");
     let clock = recording.calibration().source;
     let [bare, clocks, recorded, beyond] = &mut figures;
     let mut events_made = 0;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         let bare_ns = batch(|| {}, || pair(&System));
         let clocks_ns = batch(|| {}, || clock_reads(clock));
         let recorded_ns = batch(
@@ -109,17 +115,45 @@ fn main() {
     let finished = recording.finish().expect("finish recording");
     assert_eq!(finished.events_dropped, 0, "nothing dropped");
     assert_eq!(finished.waits, 0, "bursts never wait for the drain");
+    Rounds(figures)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+fn main() {
+    let Rounds([bare, clocks, recorded, beyond]) = measure(ROUNDS);
     println!(
-        "80-byte alloc + dealloc pairs, {ROUNDS} rounds of {} pairs each, alternated within each round ({} clock)",
-        BURSTS * BURST_PAIRS,
-        clock.name()
+        "80-byte alloc + dealloc pairs, {ROUNDS} rounds of {} pairs each, alternated within each round",
+        BURSTS * BURST_PAIRS
     );
     println!();
     println!("| per pair | median | range over the rounds |");
     println!("| --- | --: | --: |");
-    let [bare, clocks, recorded, beyond] = figures;
     spread("bare System pair", bare);
     spread("4 clock reads, back to back", clocks);
     spread("recorded pair", recorded);
     spread("recorded, beyond bare + clock reads", beyond);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_pair_costs_at_least_its_clock_reads_and_loses_nothing() {
+        // `measure` checks that nothing was dropped and nobody waited.
+        let Rounds([bare, clocks, recorded, _]) = measure(5);
+        let (bare, clocks, recorded) = (median(&bare), median(&clocks), median(&recorded));
+        assert!(bare > 0.0 && clocks > 0.0);
+        // A recorded pair makes the pair and reads the clock four times; on
+        // a shared machine allow a tenth for drift between the batches.
+        assert!(
+            recorded >= 0.9 * (bare + clocks),
+            "recorded {recorded:.1} ns < bare {bare:.1} + clocks {clocks:.1} ns"
+        );
+    }
 }
