@@ -322,4 +322,69 @@ mod tests {
             text.len()
         );
     }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_write_held_up_by_the_file_does_not_hold_up_the_caller() {
+        use std::io::Read;
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        // A named pipe stands in for a disk that stops taking writes: the
+        // writer thread blocks once the pipe's buffer (64 KiB) is full,
+        // until the reader below starts reading.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alloc.tsv");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let (go, wait) = mpsc::channel::<()>();
+        let reader_path = path.clone();
+        let reader = std::thread::spawn(move || {
+            let mut pipe = std::fs::File::open(reader_path).unwrap();
+            let mut header = vec![0; HEADER.len()];
+            pipe.read_exact(&mut header).unwrap();
+            // A writer that blocked its caller would never send `go`: read
+            // anyway after a while, so that such a writer fails the test
+            // below rather than hanging it.
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+            let mut rest = String::new();
+            pipe.read_to_string(&mut rest).unwrap();
+            rest.lines().count()
+        });
+        let mut tsv = TsvFile::create(&path).unwrap();
+        let event = Event {
+            kind: Kind::Alloc,
+            size_bytes: 80,
+            align_bytes: 8,
+            latency_ns: 12,
+            t_ns: 123_456_789,
+            thread: 1,
+            addr: 0x7f00_dead_beef,
+            old_addr: None,
+            old_size_bytes: None,
+            stack: None,
+        };
+        // About 4 MB of rows: far more than the pipe holds, less than the
+        // writer's queue.
+        let batch = vec![event; 1000];
+        let start = Instant::now();
+        for _ in 0..80 {
+            tsv.write_events(&batch).unwrap();
+        }
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "rows were handed over while the file took nothing: {took:?}"
+        );
+        assert!(
+            tsv.rows_written() < 80_000,
+            "the pipe cannot hold them all yet"
+        );
+        go.send(()).unwrap();
+        tsv.flush().unwrap();
+        assert_eq!(tsv.rows_written(), 80_000);
+        drop(tsv);
+        assert_eq!(reader.join().unwrap(), 80_000, "every row arrived");
+    }
 }
