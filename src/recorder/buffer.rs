@@ -73,9 +73,10 @@ fn cpu_prefetches_for_writing() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::__cpuid;
-        // CPUID exists on every x86_64 CPU; leaf 8000_0001h is asked for only
-        // when the CPU says it has it.
+        // `__cpuid` is an unsafe function in older Rust releases only.
         #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86_64 CPU, and leaf 8000_0001h is
+        // asked for only when the CPU says it has it.
         let has = unsafe {
             __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
         };
