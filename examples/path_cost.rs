@@ -146,13 +146,14 @@ mod tests {
     #[test]
     fn a_recorded_pair_costs_at_least_its_clock_reads_and_loses_nothing() {
         // `measure` checks that nothing was dropped and nobody waited.
-        let Rounds([bare, clocks, recorded, _]) = measure(5);
+        let Rounds([bare, clocks, recorded, _]) = measure(9);
         let (bare, clocks, recorded) = (median(&bare), median(&clocks), median(&recorded));
         assert!(bare > 0.0 && clocks > 0.0);
-        // A recorded pair makes the pair and reads the clock four times; on
-        // a shared machine allow a tenth for drift between the batches.
+        // A recorded pair makes the pair and reads the clock four times. A
+        // shared machine's drift between the batches gets a quarter; a
+        // recorder that skipped the clock would still come out far below.
         assert!(
-            recorded >= 0.9 * (bare + clocks),
+            recorded >= 0.75 * (bare + clocks),
             "recorded {recorded:.1} ns < bare {bare:.1} + clocks {clocks:.1} ns"
         );
     }
