@@ -20,6 +20,12 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// blocked write can fall behind by.
 const QUEUE_CHUNKS: usize = 64;
 
+/// An empty chunk buffer: room for `CHUNK_BYTES` and the row that crosses
+/// that mark, so that filling it never reallocates.
+fn chunk_buffer() -> Vec<u8> {
+    Vec::with_capacity(CHUNK_BYTES + 4096)
+}
+
 /// A TSV file that holds only whole rows. Rows are gathered and written
 /// 256 KiB of whole rows at a time by a writer thread; if a write fails (a
 /// full disk), the file is cut back to the last whole row it held, the rows
@@ -74,7 +80,7 @@ impl TsvFile {
             })?;
         Ok(TsvFile {
             path: path.to_owned(),
-            buffer: Vec::with_capacity(CHUNK_BYTES + 4096),
+            buffer: chunk_buffer(),
             rows_buffered: 0,
             rows_in_flight: 0,
             rows_written: 0,
@@ -128,11 +134,7 @@ impl TsvFile {
     /// Hands the gathered rows to the writer (waiting if it is
     /// `QUEUE_CHUNKS` behind).
     fn send(&mut self) -> io::Result<()> {
-        let spare = self
-            .writer
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(CHUNK_BYTES + 4096));
+        let spare = self.writer.spare.pop().unwrap_or_else(chunk_buffer);
         let chunk = Chunk {
             bytes: std::mem::replace(&mut self.buffer, spare),
             rows: std::mem::take(&mut self.rows_buffered),
@@ -250,23 +252,28 @@ mod tests {
     use super::*;
     use crate::recorder::Kind;
 
+    /// An 80-byte alloc that took 12 ns, at `t_ns` on thread 1.
+    fn alloc_at(t_ns: u64, addr: u64) -> Event {
+        Event {
+            kind: Kind::Alloc,
+            size_bytes: 80,
+            align_bytes: 8,
+            latency_ns: 12,
+            t_ns,
+            thread: 1,
+            addr,
+            old_addr: None,
+            old_size_bytes: None,
+            stack: None,
+        }
+    }
+
     #[test]
     fn rows_reach_the_file_on_flush_and_are_counted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alloc.tsv");
         let mut tsv = TsvFile::create(&path).unwrap();
-        let event = Event {
-            kind: Kind::Alloc,
-            size_bytes: 80,
-            align_bytes: 8,
-            latency_ns: 12,
-            t_ns: 5,
-            thread: 1,
-            addr: 0xabc,
-            old_addr: None,
-            old_size_bytes: None,
-            stack: None,
-        };
+        let event = alloc_at(5, 0xabc);
         tsv.write_events(&[event, event]).unwrap();
         assert_eq!(tsv.rows_written(), 0, "small batches stay buffered");
         tsv.flush().unwrap();
@@ -290,14 +297,9 @@ mod tests {
             .map(|t_ns| Event {
                 kind: Kind::Dealloc,
                 size_bytes: 4096,
-                align_bytes: 8,
                 latency_ns: t_ns % 97,
-                t_ns,
                 thread: 3,
-                addr: 0x7f00_0000_0000 + t_ns,
-                old_addr: None,
-                old_size_bytes: None,
-                stack: None,
+                ..alloc_at(t_ns, 0x7f00_0000_0000 + t_ns)
             })
             .collect();
         for batch in events.chunks(1000) {
@@ -353,18 +355,7 @@ mod tests {
             rest.lines().count()
         });
         let mut tsv = TsvFile::create(&path).unwrap();
-        let event = Event {
-            kind: Kind::Alloc,
-            size_bytes: 80,
-            align_bytes: 8,
-            latency_ns: 12,
-            t_ns: 123_456_789,
-            thread: 1,
-            addr: 0x7f00_dead_beef,
-            old_addr: None,
-            old_size_bytes: None,
-            stack: None,
-        };
+        let event = alloc_at(123_456_789, 0x7f00_dead_beef);
         // About 4 MB of rows: far more than the pipe holds, less than the
         // writer's queue.
         let batch = vec![event; 1000];
