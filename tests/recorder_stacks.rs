@@ -10,10 +10,10 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::watchdog;
+use common::{on_threads_at_once, watchdog};
 use heapsnow::recorder::{self, Config, Event, Kind, ReportingAllocator, Sink};
 use heapsnow::stacks::Symbolizer;
 
@@ -98,19 +98,7 @@ fn eight_threads_sampling_every_10th_call_lose_nothing_and_name_their_code() {
                 ..Config::default()
             };
             let recording = GLOBAL.start(config, Keep::default()).unwrap();
-            let barrier = Arc::new(Barrier::new(THREADS));
-            let workers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let barrier = Arc::clone(&barrier);
-                    std::thread::spawn(move || {
-                        let me = recorder::thread_number();
-                        barrier.wait();
-                        allocate_markers();
-                        me
-                    })
-                })
-                .collect();
-            let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            let numbers = on_threads_at_once(THREADS, allocate_markers);
             (numbers, recording.finish().unwrap())
         },
     );

@@ -6,11 +6,10 @@ mod common;
 
 use std::alloc::{Layout, System};
 use std::collections::HashMap;
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::watchdog;
-use heapsnow::recorder::{self, Config, Event, Kind, ReportingAllocator, Sink};
+use common::{on_threads_at_once, watchdog};
+use heapsnow::recorder::{Config, Event, Kind, ReportingAllocator, Sink};
 
 #[global_allocator]
 static GLOBAL: ReportingAllocator<System> = ReportingAllocator::new(System);
@@ -42,6 +41,15 @@ impl Sink for CountMarkers {
     }
 }
 
+/// `PAIRS_PER_THREAD` alloc + dealloc pairs of the marker size.
+fn allocate_marker_pairs() {
+    let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
+    for _ in 0..PAIRS_PER_THREAD {
+        // SAFETY: freed right away with the layout it was made with.
+        unsafe { std::alloc::dealloc(std::hint::black_box(std::alloc::alloc(layout)), layout) };
+    }
+}
+
 #[test]
 fn eight_threads_through_a_tiny_buffer_lose_nothing() {
     let (numbers, finished) = watchdog(
@@ -53,28 +61,7 @@ fn eight_threads_through_a_tiny_buffer_lose_nothing() {
                 ..Config::default()
             };
             let recording = GLOBAL.start(config, CountMarkers::default()).unwrap();
-            let barrier = Arc::new(Barrier::new(THREADS));
-            let workers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let barrier = Arc::clone(&barrier);
-                    std::thread::spawn(move || {
-                        let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
-                        let me = recorder::thread_number();
-                        barrier.wait();
-                        for _ in 0..PAIRS_PER_THREAD {
-                            // SAFETY: freed right away with the layout it was made with.
-                            unsafe {
-                                std::alloc::dealloc(
-                                    std::hint::black_box(std::alloc::alloc(layout)),
-                                    layout,
-                                )
-                            };
-                        }
-                        me
-                    })
-                })
-                .collect();
-            let numbers: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            let numbers = on_threads_at_once(THREADS, allocate_marker_pairs);
             (numbers, recording.finish().unwrap())
         },
     );

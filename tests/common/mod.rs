@@ -1,7 +1,7 @@
 //! Helpers shared by the recorder's integration tests.
 #![allow(dead_code)]
 
-use std::sync::mpsc;
+use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
 /// Runs `body` on its own thread; if it has not finished within `limit`,
@@ -34,4 +34,22 @@ pub fn watchdog<T: Send + 'static>(
             }
         }
     }
+}
+
+/// Runs `body` on `threads` new threads released together by a barrier,
+/// and returns each thread's recorder thread number, in spawn order.
+pub fn on_threads_at_once(threads: usize, body: fn()) -> Vec<u32> {
+    let barrier = Arc::new(Barrier::new(threads));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let me = heapsnow::recorder::thread_number();
+                barrier.wait();
+                body();
+                me
+            })
+        })
+        .collect();
+    workers.into_iter().map(|w| w.join().unwrap()).collect()
 }
