@@ -255,6 +255,7 @@ struct Stacks {
 
 impl Stacks {
     /// The stack of `event`, if it has one, numbered.
+    #[inline]
     fn refer(&mut self, event: &Taken, frames: &[u64]) -> Option<StackRef> {
         let raw = &event.raw;
         if raw.stack_why == 0 {

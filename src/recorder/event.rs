@@ -22,7 +22,7 @@ impl Kind {
     pub const ALL: [Kind; 4] = [Kind::Alloc, Kind::AllocZeroed, Kind::Realloc, Kind::Dealloc];
 
     /// The name used in TSV files and summaries.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Kind::Alloc => "alloc",
             Kind::AllocZeroed => "alloc_zeroed",
