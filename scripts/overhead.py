@@ -9,7 +9,9 @@ machine drifts, so each pair gives a ratio; the script prints the median
 ratio with its range, never a best-of.
 
 Also prints the cost per recorded event (median over pairs of the extra wall
-time divided by the events recorded), the producers' waits, and with
+time divided by the events recorded), the CPU per recorded event (the
+extra user + system time of all threads: what recording takes from a
+machine with no idle core), the producers' waits, and with
 `--startup` the cost of starting and finishing a recording (1-frame runs).
 
 With `--compare 'OPTIONS'` it measures what those options add to a
@@ -36,6 +38,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,22 +50,28 @@ BINARY = os.path.join(ROOT, "target", "release", "particles")
 
 
 def run(args, out, binary=BINARY):
-    """One whole run: wall seconds, peak RSS in MiB, its summary.json."""
+    """One whole run: wall seconds, peak RSS in MiB, its summary.json, and
+    CPU seconds (user + system, all threads)."""
     rss_file = os.path.join(out + ".rss")
+    # The previous run's files go before the clock starts: `particles`
+    # removes an older run's files itself, and deleting a 170 MB alloc.tsv
+    # takes tens of ms that are not the run's.
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     # /usr/bin/time reports the child's own peak: a child's rusage from
     # Python would include Python's memory from before the exec.
     subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", rss_file,
+        ["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file,
          binary, "--headless", "--quiet", "--out", out, *args],
         check=True,
         stdout=subprocess.DEVNULL,
     )
     wall_s = time.perf_counter() - start
     with open(rss_file) as f:
-        peak_mib = int(f.read().split()[-1]) / 1024
+        peak_kib, user_s, system_s = f.read().split()[-3:]
     with open(os.path.join(out, "summary.json")) as f:
-        return wall_s, peak_mib, json.load(f)
+        summary = json.load(f)
+    return wall_s, int(peak_kib) / 1024, summary, float(user_s) + float(system_s)
 
 
 def spread(values, fmt):
@@ -83,9 +92,16 @@ def cost_per_event_ns(on, off):
     return (on[0] - off[0]) * 1e9 / max(on[2]["events_recorded"], 1)
 
 
+def cpu_per_event_ns(on, off):
+    """Extra CPU time (all threads) of a recorded run over its twin, per
+    recorded event: what recording takes from a machine whose cores are
+    all busy."""
+    return (on[3] - off[3]) * 1e9 / max(on[2]["events_recorded"], 1)
+
+
 def measure_worlds(rounds, args, work):
     """Cost per event with 1 and 2 worlds, alternated within each round."""
-    costs, waits = {1: [], 2: []}, 0
+    costs, cpu, waits = {1: [], 2: []}, {1: [], 2: []}, 0
     for i in range(rounds):
         print(f"overhead: round {i + 1} of {rounds}", file=sys.stderr)
         for worlds in (1, 2):
@@ -93,6 +109,7 @@ def measure_worlds(rounds, args, work):
             on = run(world_args, os.path.join(work, "on"))
             off = run([*world_args, "--no-record"], os.path.join(work, "off"))
             costs[worlds].append(cost_per_event_ns(on, off))
+            cpu[worlds].append(cpu_per_event_ns(on, off))
             waits = max(waits, on[2]["waits"])
     print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
     print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
@@ -100,6 +117,9 @@ def measure_worlds(rounds, args, work):
     one, two = statistics.median(costs[1]), statistics.median(costs[2])
     ratio = f"{two / one:.2f}x" if one > 0 else "undefined (1 world cost nothing)"
     print(f"2 worlds / 1 world, medians: {ratio}")
+    for worlds in (1, 2):
+        label = "1 world: " if worlds == 1 else "2 worlds:"
+        print(f"CPU per event, {label}  {spread(cpu[worlds], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
     print(f"producer waits:           {waits} at most in a run")
 
 
@@ -152,6 +172,8 @@ def main():
         print(f"wall, {without_label}: {spread([b[0] for b in off], lambda v: f'{v:.2f} s')}")
         print(f"ratio per pair:     {spread(ratios, lambda v: f'{v:.3f}x')}")
         print(f"cost per event:     {spread(per_event, lambda v: f'{v:.1f} ns')}")
+        cpu = [cpu_per_event_ns(a, b) for a, b in zip(on, off)]
+        print(f"CPU per event:      {spread(cpu, lambda v: f'{v:.1f} ns')} (user + system, all threads)")
         print(f"peak RSS, {with_label}: {spread([a[1] for a in on], lambda v: f'{v:.1f} MiB')}")
         print(f"peak RSS, {without_label}: {spread([b[1] for b in off], lambda v: f'{v:.1f} MiB')}")
         if options.compare:

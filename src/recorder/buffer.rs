@@ -86,6 +86,75 @@ fn cpu_prefetches_for_writing() -> bool {
     false
 }
 
+/// A transparent huge page: the alignment that lets the kernel back a ring
+/// with huge pages.
+const HUGE_PAGE_BYTES: usize = 2 << 20;
+
+/// Zeroed memory for a buffer's slots, from the system, never freed; null
+/// if there is none.
+///
+/// On Linux a ring of a huge page or more is mapped on a huge-page
+/// boundary and the kernel is asked to back it with huge pages: a ring of
+/// 4 KiB pages spans hundreds of pages, and the allocating thread, which
+/// writes a new line of it every event, then misses the TLB all the time.
+fn reserve_slots(layout: Layout) -> Option<*mut u8> {
+    #[cfg(target_os = "linux")]
+    if layout.size() >= HUGE_PAGE_BYTES {
+        return map_huge(layout.size());
+    }
+    // SAFETY: the layout has a non-zero size (capacity >= 2). Zeroed
+    // memory from the system is not touched until used, so a buffer costs
+    // resident memory only as far as events fill it.
+    let slots = unsafe { System.alloc_zeroed(layout) };
+    (!slots.is_null()).then_some(slots)
+}
+
+/// At least `bytes` of zeroed memory in whole huge pages, aligned on one,
+/// which the kernel is asked (not required) to back with huge pages.
+#[cfg(target_os = "linux")]
+fn map_huge(bytes: usize) -> Option<*mut u8> {
+    // Whole huge pages: a last partial one would be left on small pages.
+    let kept_bytes = bytes.checked_next_multiple_of(HUGE_PAGE_BYTES)?;
+    // One huge page more, to find an aligned start in.
+    let mapped_bytes = kept_bytes.checked_add(HUGE_PAGE_BYTES)?;
+    // SAFETY: a new private anonymous mapping: it aliases nothing, and the
+    // kernel zeroes it.
+    let mapped = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            mapped_bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if mapped == libc::MAP_FAILED {
+        return None;
+    }
+    let start = mapped as usize;
+    let aligned = start.next_multiple_of(HUGE_PAGE_BYTES);
+    let (kept_end, mapped_end) = (aligned + kept_bytes, start + mapped_bytes);
+    // SAFETY: the two ranges given back lie inside the mapping just made,
+    // outside the part kept, and nothing uses them (if giving them back
+    // fails they just stay mapped). `madvise` only changes how the kept
+    // part is backed.
+    unsafe {
+        if aligned > start {
+            libc::munmap(mapped, aligned - start);
+        }
+        if mapped_end > kept_end {
+            libc::munmap(kept_end as *mut libc::c_void, mapped_end - kept_end);
+        }
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            kept_bytes,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+    Some(aligned as *mut u8)
+}
+
 /// Slots an event with `frames` return addresses takes.
 #[inline(always)]
 fn slots_for(frames: usize) -> u64 {
@@ -298,13 +367,7 @@ impl ThreadBuffer {
         thread: u32,
     ) -> Option<&'static ThreadBuffer> {
         let layout = Layout::array::<RawEvent>(capacity).ok()?;
-        // SAFETY: the layout has a non-zero size (capacity >= 2). Zeroed
-        // memory from the system is not touched until used, so a buffer costs
-        // resident memory only as far as events fill it.
-        let slots = unsafe { System.alloc_zeroed(layout) }.cast::<MaybeUninit<RawEvent>>();
-        if slots.is_null() {
-            return None;
-        }
+        let slots = reserve_slots(layout)?.cast::<MaybeUninit<RawEvent>>();
         // The caller holds the re-entry guard: this Box is not recorded.
         Some(Box::leak(Box::new(ThreadBuffer {
             producer: Padded(Producer {
@@ -601,6 +664,26 @@ impl ThreadBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_ring_of_a_huge_page_or_more_starts_on_one_and_is_zeroed() {
+        let capacity = HUGE_PAGE_BYTES / size_of::<RawEvent>() * 2;
+        let buffer = ThreadBuffer::leak_new(0, capacity.next_power_of_two(), 1, 1).unwrap();
+        assert_eq!(buffer.slots as usize % HUGE_PAGE_BYTES, 0);
+        let last = buffer.capacity - 1;
+        // SAFETY: both slots lie inside the ring, and nobody else uses it.
+        let (first, last) = unsafe {
+            (
+                (*buffer.slot(0)).assume_init(),
+                (*buffer.slot(last)).assume_init(),
+            )
+        };
+        assert_eq!(
+            first.start_ticks | first.addr | last.start_ticks | last.addr,
+            0
+        );
+    }
 
     fn event(size_bytes: u64) -> RawEvent {
         RawEvent {

@@ -22,7 +22,8 @@ pub struct Config {
     /// Events each thread's buffer holds before that thread waits for the
     /// drain (rounded up to a power of two, at least 2). Each takes 56 bytes,
     /// reserved when a thread first records: the default 65,536 take 3.5 MiB
-    /// a thread, resident only as far as events fill them. A thread whose
+    /// a thread (4 MiB of huge pages on Linux), resident only as far as
+    /// events fill them (2 MiB at a time on huge pages). A thread whose
     /// buffer is half full wakes the drain.
     pub capacity_events: usize,
     /// The time source.
