@@ -304,6 +304,17 @@ mod tests {
         assert_eq!(row(&event), "80\t7\tdealloc\t16\t0\t1\t0x0\t\t\t\t\n");
     }
 
+    /// An endless deterministic stream of pseudo-random numbers (xorshift64).
+    fn random_numbers(seed: u64) -> impl Iterator<Item = u64> {
+        let mut state = seed;
+        std::iter::repeat_with(move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        })
+    }
+
     #[test]
     fn the_lane_divisions_are_exact_for_every_value_a_lane_holds() {
         for x in 0..10_000u64 {
@@ -316,13 +327,9 @@ mod tests {
 
     #[test]
     fn eight_digits_match_fmt_across_their_range() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let random = (0..200_000).map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % TEN_TO_THE_8) as u32
-        });
+        let random = random_numbers(0x9e37_79b9_7f4a_7c15)
+            .take(200_000)
+            .map(|value| (value % TEN_TO_THE_8) as u32);
         for value in (0..20_000).chain(99_990_000..100_000_000).chain(random) {
             let word = ascii(eight_digits(value)).to_le_bytes();
             assert_eq!(word, *format!("{value:08}").as_bytes(), "{value}");
@@ -331,13 +338,9 @@ mod tests {
 
     #[test]
     fn eight_hex_digits_match_fmt() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let random = (0..200_000).map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u32
-        });
+        let random = random_numbers(0x2545_f491_4f6c_dd1d)
+            .take(200_000)
+            .map(|value| value as u32);
         for value in (0..70_000)
             .chain(u32::MAX - 70_000..=u32::MAX)
             .chain(random)
@@ -349,13 +352,9 @@ mod tests {
 
     #[test]
     fn random_numbers_of_every_size_match_fmt() {
-        let mut state = 0xdead_beef_cafe_f00du64;
-        for _ in 0..100_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+        for random in random_numbers(0xdead_beef_cafe_f00d).take(100_000) {
             // Every magnitude, not just the 20-digit numbers most u64s are.
-            let value = state >> (state % 64);
+            let value = random >> (random % 64);
             let event = Event {
                 size_bytes: value,
                 t_ns: value / 3,
