@@ -101,7 +101,7 @@ def cpu_per_event_ns(on, off):
 
 def measure_worlds(rounds, args, work):
     """Cost per event with 1 and 2 worlds, alternated within each round."""
-    costs, cpu, waits = {1: [], 2: []}, {1: [], 2: []}, 0
+    costs, cpu, waits, waited = {1: [], 2: []}, {1: [], 2: []}, 0, 0
     for i in range(rounds):
         print(f"overhead: round {i + 1} of {rounds}", file=sys.stderr)
         for worlds in (1, 2):
@@ -111,6 +111,7 @@ def measure_worlds(rounds, args, work):
             costs[worlds].append(cost_per_event_ns(on, off))
             cpu[worlds].append(cpu_per_event_ns(on, off))
             waits = max(waits, on[2]["waits"])
+            waited += on[2]["waits"] > 0
     print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
     print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
     print(f"cost per event, 2 worlds: {spread(costs[2], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
@@ -120,7 +121,7 @@ def measure_worlds(rounds, args, work):
     for worlds in (1, 2):
         label = "1 world: " if worlds == 1 else "2 worlds:"
         print(f"CPU per event, {label}  {spread(cpu[worlds], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
-    print(f"producer waits:           {waits} at most in a run")
+    print(f"producer waits:           {waits} at most in a run; {waited} of {2 * rounds} recorded runs waited")
 
 
 def main():
@@ -179,7 +180,8 @@ def main():
         if options.compare:
             captured = [a[2].get("stacks_captured", 0) for a in on]
             print(f"events with a stack: {spread(captured, lambda v: f'{v:,.0f}')}")
-        print(f"producer waits:     {max(a[2]['waits'] for a in on)} at most in a run")
+        waited = sum(1 for a in on if a[2]["waits"] > 0)
+        print(f"producer waits:     {max(a[2]['waits'] for a in on)} at most in a run; {waited} of {len(on)} runs waited")
         if options.startup and not options.compare:
             on, off = measure(options.pairs, ["--frames", "1"], work)
             extra_ms = [(a[0] - b[0]) * 1e3 for a, b in zip(on, off)]
