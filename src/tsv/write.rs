@@ -21,9 +21,10 @@ pub const HEADER: &str =
 /// newline.
 const MAX_ROW_BYTES: usize = 5 * 20 + 2 * 10 + 2 * 18 + 2 * 12 + 10 + 1;
 
-/// Room past the longest row for the bytes a store writes past the field
-/// it holds: up to seven of an 8-byte word, fifteen of a 16-byte text.
-const ROW_BUFFER_BYTES: usize = MAX_ROW_BYTES + 15;
+/// Room past the longest row for the bytes an 8-byte store writes past
+/// the digits it holds: up to seven. (A kind's 16-byte store, early in the
+/// row, stays inside the longest row.)
+const ROW_BUFFER_BYTES: usize = MAX_ROW_BYTES + 7;
 
 /// Appends one event as a TSV row (newline included) to `out`.
 pub fn write_row(out: &mut Vec<u8>, event: &Event) {
@@ -104,12 +105,9 @@ impl Row<'_> {
         }
     }
 
-    /// Text of at most 16 bytes (a kind or a stack reason) and a tab.
-    #[inline(always)]
+    /// Text (a stack reason, rare) and a tab.
     fn text_tab(&mut self, text: &[u8]) {
-        let mut padded = [0u8; 16];
-        padded[..text.len()].copy_from_slice(text);
-        self.bytes[self.len..self.len + 16].copy_from_slice(&padded);
+        self.bytes[self.len..self.len + text.len()].copy_from_slice(text);
         self.len += text.len();
         self.tab();
     }
