@@ -90,8 +90,8 @@ fn cpu_prefetches_for_writing() -> bool {
 /// with huge pages.
 const HUGE_PAGE_BYTES: usize = 2 << 20;
 
-/// Zeroed memory for a buffer's slots, from the system, never freed; null
-/// if there is none.
+/// Zeroed memory for a buffer's slots, from the system, never freed;
+/// `None` if there is none.
 ///
 /// On Linux a ring of a huge page or more is mapped on a huge-page
 /// boundary and the kernel is asked to back it with huge pages: a ring of
@@ -551,10 +551,11 @@ impl ThreadBuffer {
     #[cold]
     #[inline(never)]
     fn make_room(&self, session: &Session, head: u64, slots: u64) -> Result<(), Refused> {
-        if head + slots - self.tail.0.load(Ordering::Acquire) > self.capacity {
+        let mut tail = self.tail.0.load(Ordering::Acquire);
+        if head + slots - tail > self.capacity {
             self.wait_for_room(session, head, slots)?;
+            tail = self.tail.0.load(Ordering::Acquire);
         }
-        let tail = self.tail.0.load(Ordering::Acquire);
         let half = self.capacity / 2;
         let room_until = if head + slots - tail > half {
             session.wake_drain();

@@ -49,8 +49,9 @@ pub struct Config {
 /// but 5.8 million in its busiest hundredth of 10 ms windows, faster than
 /// the drain converts and writes them: a burst fills the buffer while the
 /// drain catches up. At 32,768 (which would stay in a 2 MiB core cache)
-/// the default run waited for the drain a few times a run; at 65,536 it
-/// does not.
+/// the default run waited for the drain 2 to 58 times a run; at 65,536 it waits
+/// in some runs, a few times (on a noisy 2-core machine, 2 of 8). 131,072
+/// waited less, but adds 4 MiB a recording thread.
 pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 16;
 
 /// The default [`Config::stall_limit`].
