@@ -74,8 +74,15 @@ def run(args, out, binary=BINARY):
     return wall_s, int(peak_kib) / 1024, summary, float(user_s) + float(system_s)
 
 
-def spread(values, fmt):
-    return f"{fmt(statistics.median(values))} (pairs: {fmt(min(values))} to {fmt(max(values))})"
+def spread(values, fmt, over="pairs"):
+    return f"{fmt(statistics.median(values))} ({over}: {fmt(min(values))} to {fmt(max(values))})"
+
+
+def waits(summaries):
+    """The most producer waits in one recorded run, and how many runs waited."""
+    waited = sum(1 for s in summaries if s["waits"] > 0)
+    most = max(s["waits"] for s in summaries)
+    return f"{most} at most in a run; {waited} of {len(summaries)} recorded runs waited"
 
 
 def measure(pairs, args, work, with_args=(), without_args=("--no-record",), other=BINARY):
@@ -101,7 +108,7 @@ def cpu_per_event_ns(on, off):
 
 def measure_worlds(rounds, args, work):
     """Cost per event with 1 and 2 worlds, alternated within each round."""
-    costs, cpu, waits, waited = {1: [], 2: []}, {1: [], 2: []}, 0, 0
+    costs, cpu, recorded = {1: [], 2: []}, {1: [], 2: []}, []
     for i in range(rounds):
         print(f"overhead: round {i + 1} of {rounds}", file=sys.stderr)
         for worlds in (1, 2):
@@ -110,18 +117,17 @@ def measure_worlds(rounds, args, work):
             off = run([*world_args, "--no-record"], os.path.join(work, "off"))
             costs[worlds].append(cost_per_event_ns(on, off))
             cpu[worlds].append(cpu_per_event_ns(on, off))
-            waits = max(waits, on[2]["waits"])
-            waited += on[2]["waits"] > 0
+            recorded.append(on[2])
     print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
-    print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
-    print(f"cost per event, 2 worlds: {spread(costs[2], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
+    print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns', 'rounds')}")
+    print(f"cost per event, 2 worlds: {spread(costs[2], lambda v: f'{v:.1f} ns', 'rounds')}")
     one, two = statistics.median(costs[1]), statistics.median(costs[2])
     ratio = f"{two / one:.2f}x" if one > 0 else "undefined (1 world cost nothing)"
     print(f"2 worlds / 1 world, medians: {ratio}")
     for worlds in (1, 2):
         label = "1 world: " if worlds == 1 else "2 worlds:"
-        print(f"CPU per event, {label}  {spread(cpu[worlds], lambda v: f'{v:.1f} ns').replace('pairs', 'rounds')}")
-    print(f"producer waits:           {waits} at most in a run; {waited} of {2 * rounds} recorded runs waited")
+        print(f"CPU per event, {label}  {spread(cpu[worlds], lambda v: f'{v:.1f} ns', 'rounds')}")
+    print(f"producer waits:           {waits(recorded)}")
 
 
 def main():
@@ -180,8 +186,7 @@ def main():
         if options.compare:
             captured = [a[2].get("stacks_captured", 0) for a in on]
             print(f"events with a stack: {spread(captured, lambda v: f'{v:,.0f}')}")
-        waited = sum(1 for a in on if a[2]["waits"] > 0)
-        print(f"producer waits:     {max(a[2]['waits'] for a in on)} at most in a run; {waited} of {len(on)} runs waited")
+        print(f"producer waits:     {waits([a[2] for a in on])}")
         if options.startup and not options.compare:
             on, off = measure(options.pairs, ["--frames", "1"], work)
             extra_ms = [(a[0] - b[0]) * 1e3 for a, b in zip(on, off)]
