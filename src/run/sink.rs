@@ -63,11 +63,12 @@ impl RunSink {
     /// those whose rows it dropped (a failed write).
     fn count_written(&mut self, rows_before: u64) {
         let written = (self.tsv.rows_written() - rows_before) as usize;
-        for call in self.unwritten.drain(..written) {
-            self.histograms
-                .record_call(call.kind, call.latency_ns, call.thread);
-            self.stacks.count_call(call.stack, call.latency_ns);
-        }
+        let stacks = &mut self.stacks;
+        self.histograms
+            .record_calls(self.unwritten.drain(..written).map(|call| {
+                stacks.count_call(call.stack, call.latency_ns);
+                (call.kind, call.latency_ns, call.thread)
+            }));
         if self.tsv.rows_buffered() == 0 {
             self.unwritten.clear();
         }
