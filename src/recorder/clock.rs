@@ -12,6 +12,9 @@ use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::buffer::RawEvent;
+use super::event::Kind;
+
 /// Which time source the recorder reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ClockSource {
@@ -187,33 +190,75 @@ const PROBE: Layout = match Layout::from_size_align(64, 8) {
     Err(_) => panic!("a valid layout"),
 };
 
+/// The event the allocation path would write for a probe call.
+fn probe_event(kind: Kind, start_ticks: u64, end_ticks: u64, ptr: *mut u8) -> RawEvent {
+    RawEvent {
+        start_ticks,
+        latency_ticks: end_ticks.saturating_sub(start_ticks),
+        size_bytes: PROBE.size() as u64,
+        addr: ptr as u64,
+        old_addr: 0,
+        old_size_bytes: 0,
+        generation: 0,
+        align_log2: PROBE.align().trailing_zeros() as u8,
+        kind: kind as u8,
+        stack_frames: 0,
+        stack_why: 0,
+    }
+}
+
+/// The offset is measured this many times, a batch and its calls timed one by
+/// one in turn, and the median kept: the machine's speed drifts.
+const OFFSET_ROUNDS: usize = 8;
+
+/// Events the offset's measurement writes round: 56 KiB.
+const EVENT_RING: usize = 1024;
+
 /// The clock's share of a timed window. Small System allocations and frees
 /// are timed two ways: as one batch timed as a whole (their true cost), and
-/// one by one, each call between two reads as the recorder times it. The
-/// offset is the difference per call. Timing real calls rather than two
+/// one by one, each call between two reads as the recorder times it, its
+/// event written out after it as the allocation path writes one. The
+/// offset is the difference per call: the median of a few rounds of both,
+/// one after the other. Timing real calls rather than two
 /// back-to-back reads takes in how the reads overlap with the work between
-/// them, a few ns that back-to-back reads miss.
+/// them, a few ns that back-to-back reads miss; writing the events takes in
+/// the stores still draining while the next call runs (without them the
+/// offset came out 0.7 to 1 ns smaller, and the cheapest calls read that
+/// much slower: `examples/clock_accuracy.rs`).
 fn measure_offset_ns(source: TickSource, ns_per_tick: f64, pairs: usize) -> f64 {
-    let start = Instant::now();
-    for _ in 0..pairs {
-        // SAFETY: a valid layout, freed at once with the same layout.
-        unsafe { System.dealloc(black_box(System.alloc(PROBE)), PROBE) };
-    }
-    let pair_ns = start.elapsed().as_nanos() as f64 / pairs as f64;
-    let mut windows = Vec::with_capacity(2 * pairs);
-    for _ in 0..pairs {
-        let start = source.now_ticks();
-        // SAFETY: as above.
-        let ptr = unsafe { System.alloc(PROBE) };
-        let middle = source.now_ticks();
-        // SAFETY: as above.
-        unsafe { System.dealloc(black_box(ptr), PROBE) };
-        let end = source.now_ticks();
-        windows.push(middle.saturating_sub(start));
-        windows.push(end.saturating_sub(middle));
-    }
-    let window_ns = summarise_back_to_back(windows).mean_ticks * ns_per_tick;
-    (window_ns - pair_ns / 2.0).max(0.0)
+    // Written round a small ring, as the allocation path writes its buffer.
+    let mut events = vec![probe_event(Kind::Alloc, 0, 0, std::ptr::null_mut()); EVENT_RING];
+    let mut offsets_ns: Vec<f64> = (0..OFFSET_ROUNDS)
+        .map(|_| {
+            let pairs = pairs / OFFSET_ROUNDS;
+            let start = Instant::now();
+            for _ in 0..pairs {
+                // SAFETY: a valid layout, freed at once with the same layout.
+                unsafe { System.dealloc(black_box(System.alloc(PROBE)), PROBE) };
+            }
+            let pair_ns = start.elapsed().as_nanos() as f64 / pairs as f64;
+            let mut windows = Vec::with_capacity(2 * pairs);
+            for i in 0..pairs {
+                let start = source.now_ticks();
+                // SAFETY: as above.
+                let ptr = unsafe { System.alloc(PROBE) };
+                let middle = source.now_ticks();
+                events[2 * i % EVENT_RING] = probe_event(Kind::Alloc, start, middle, ptr);
+                // SAFETY: as above.
+                unsafe { System.dealloc(black_box(ptr), PROBE) };
+                let end = source.now_ticks();
+                events[(2 * i + 1) % EVENT_RING] = probe_event(Kind::Dealloc, middle, end, ptr);
+                windows.push(middle.saturating_sub(start));
+                windows.push(end.saturating_sub(middle));
+            }
+            black_box(&events);
+            let window_ns =
+                summarise_back_to_back(std::mem::take(&mut windows)).mean_ticks * ns_per_tick;
+            window_ns - pair_ns / 2.0
+        })
+        .collect();
+    offsets_ns.sort_by(f64::total_cmp);
+    offsets_ns[OFFSET_ROUNDS / 2].max(0.0)
 }
 
 /// Counts ticks over `span` of `Instant` time.
