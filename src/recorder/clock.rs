@@ -86,7 +86,9 @@ pub struct Calibration {
     /// the offset below), so differences smaller than it are not measured.
     pub resolution_ns: f64,
     /// The clock's own share of every timed window, in ns: the mean window
-    /// the recorder measures around a call of known cost, less that cost.
+    /// the recorder measures around a call of known cost (a small System
+    /// allocation or free, its event written out after it), less that cost
+    /// (the same calls timed as a batch); the median of a few rounds.
     /// Each latency is reported with it subtracted; the raw reading is the
     /// latency plus this (for latencies above 0).
     pub offset_ns: f64,
