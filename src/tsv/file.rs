@@ -114,13 +114,14 @@ impl TsvFile {
     pub fn write_events(&mut self, events: &[Event]) -> io::Result<()> {
         for event in events {
             write_row(&mut self.buffer, event);
+            self.rows_buffered += 1;
+            // Row by row, so that the buffer never outgrows its room.
+            if self.buffer.len() >= CHUNK_BYTES {
+                self.collect(false)?;
+                self.send()?;
+            }
         }
-        self.rows_buffered += events.len() as u64;
-        self.collect(false)?;
-        if self.buffer.len() >= CHUNK_BYTES {
-            self.send()?;
-        }
-        Ok(())
+        self.collect(false)
     }
 
     /// Writes every gathered row to the file and waits until it is there.
@@ -286,6 +287,24 @@ mod tests {
                  80\t12\talloc\t8\t5\t1\t0xabc\t\t\t\t\n"
             )
         );
+    }
+
+    #[test]
+    fn a_batch_of_many_chunks_goes_out_a_chunk_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tsv = TsvFile::create(&dir.path().join("alloc.tsv")).unwrap();
+        // One batch of about four chunks' rows.
+        let events: Vec<Event> = (0..20_000).map(|i| alloc_at(i, 0x1000 + i)).collect();
+        tsv.write_events(&events).unwrap();
+        tsv.flush().unwrap();
+        // Every chunk's buffer has come back: two or more, none grown past
+        // its room (a chunk is CHUNK_BYTES and the row that crossed it).
+        let spare = &tsv.writer.spare;
+        assert!(spare.len() >= 2, "{} chunks", spare.len());
+        for bytes in spare {
+            assert_eq!(bytes.capacity(), CHUNK_BYTES + 4096);
+        }
+        assert_eq!(tsv.rows_written(), 20_000);
     }
 
     #[test]
