@@ -293,7 +293,7 @@ mod tests {
     fn a_batch_of_many_chunks_goes_out_a_chunk_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let mut tsv = TsvFile::create(&dir.path().join("alloc.tsv")).unwrap();
-        // One batch of about four chunks' rows.
+        // One batch of about two and a half chunks' rows.
         let events: Vec<Event> = (0..20_000).map(|i| alloc_at(i, 0x1000 + i)).collect();
         tsv.write_events(&events).unwrap();
         tsv.flush().unwrap();
