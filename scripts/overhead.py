@@ -35,6 +35,7 @@ usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS | --agains
 """
 
 import argparse
+import collections
 import json
 import os
 import shlex
@@ -48,10 +49,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "particles")
 
+# One whole run: wall seconds, peak RSS in MiB, its summary.json, and CPU
+# seconds (user + system, all threads).
+Run = collections.namedtuple("Run", "wall_s peak_mib summary cpu_s")
+
 
 def run(args, out, binary=BINARY):
-    """One whole run: wall seconds, peak RSS in MiB, its summary.json, and
-    CPU seconds (user + system, all threads)."""
+    """One whole run, timed from outside: a `Run`."""
     rss_file = os.path.join(out + ".rss")
     # The previous run's files go before the clock starts: `particles`
     # removes an older run's files itself, and deleting a 170 MB alloc.tsv
@@ -71,7 +75,7 @@ def run(args, out, binary=BINARY):
         peak_kib, user_s, system_s = f.read().split()[-3:]
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
-    return wall_s, int(peak_kib) / 1024, summary, float(user_s) + float(system_s)
+    return Run(wall_s, int(peak_kib) / 1024, summary, float(user_s) + float(system_s))
 
 
 def spread(values, fmt, over="pairs"):
@@ -96,14 +100,14 @@ def measure(pairs, args, work, with_args=(), without_args=("--no-record",), othe
 
 def cost_per_event_ns(on, off):
     """Extra wall time of a recorded run over its twin, per recorded event."""
-    return (on[0] - off[0]) * 1e9 / max(on[2]["events_recorded"], 1)
+    return (on.wall_s - off.wall_s) * 1e9 / max(on.summary["events_recorded"], 1)
 
 
 def cpu_per_event_ns(on, off):
     """Extra CPU time (all threads) of a recorded run over its twin, per
     recorded event: what recording takes from a machine whose cores are
     all busy."""
-    return (on[3] - off[3]) * 1e9 / max(on[2]["events_recorded"], 1)
+    return (on.cpu_s - off.cpu_s) * 1e9 / max(on.summary["events_recorded"], 1)
 
 
 def measure_worlds(rounds, args, work):
@@ -117,7 +121,7 @@ def measure_worlds(rounds, args, work):
             off = run([*world_args, "--no-record"], os.path.join(work, "off"))
             costs[worlds].append(cost_per_event_ns(on, off))
             cpu[worlds].append(cpu_per_event_ns(on, off))
-            recorded.append(on[2])
+            recorded.append(on.summary)
     print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
     print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns', 'rounds')}")
     print(f"cost per event, 2 worlds: {spread(costs[2], lambda v: f'{v:.1f} ns', 'rounds')}")
@@ -170,26 +174,26 @@ def main():
         else:
             on, off = measure(options.pairs, options.particles_args, work)
             with_label, without_label = "recording", "--no-record"
-        ratios = [a[0] / b[0] for a, b in zip(on, off)]
+        ratios = [a.wall_s / b.wall_s for a, b in zip(on, off)]
         per_event = [cost_per_event_ns(a, b) for a, b in zip(on, off)]
-        summary = on[-1][2]
+        summary = on[-1].summary
         print(f"runs: {options.pairs} alternated pairs of `particles --headless {' '.join(options.particles_args)}`")
         print(f"events recorded per run: {summary['events_recorded']:,}, dropped: {summary['events_dropped']}")
-        print(f"wall, {with_label}: {spread([a[0] for a in on], lambda v: f'{v:.2f} s')}")
-        print(f"wall, {without_label}: {spread([b[0] for b in off], lambda v: f'{v:.2f} s')}")
+        print(f"wall, {with_label}: {spread([a.wall_s for a in on], lambda v: f'{v:.2f} s')}")
+        print(f"wall, {without_label}: {spread([b.wall_s for b in off], lambda v: f'{v:.2f} s')}")
         print(f"ratio per pair:     {spread(ratios, lambda v: f'{v:.3f}x')}")
         print(f"cost per event:     {spread(per_event, lambda v: f'{v:.1f} ns')}")
         cpu = [cpu_per_event_ns(a, b) for a, b in zip(on, off)]
         print(f"CPU per event:      {spread(cpu, lambda v: f'{v:.1f} ns')} (user + system, all threads)")
-        print(f"peak RSS, {with_label}: {spread([a[1] for a in on], lambda v: f'{v:.1f} MiB')}")
-        print(f"peak RSS, {without_label}: {spread([b[1] for b in off], lambda v: f'{v:.1f} MiB')}")
+        print(f"peak RSS, {with_label}: {spread([a.peak_mib for a in on], lambda v: f'{v:.1f} MiB')}")
+        print(f"peak RSS, {without_label}: {spread([b.peak_mib for b in off], lambda v: f'{v:.1f} MiB')}")
         if options.compare:
-            captured = [a[2].get("stacks_captured", 0) for a in on]
+            captured = [a.summary.get("stacks_captured", 0) for a in on]
             print(f"events with a stack: {spread(captured, lambda v: f'{v:,.0f}')}")
-        print(f"producer waits:     {waits([a[2] for a in on])}")
+        print(f"producer waits:     {waits([a.summary for a in on])}")
         if options.startup and not options.compare:
             on, off = measure(options.pairs, ["--frames", "1"], work)
-            extra_ms = [(a[0] - b[0]) * 1e3 for a, b in zip(on, off)]
+            extra_ms = [(a.wall_s - b.wall_s) * 1e3 for a, b in zip(on, off)]
             print(f"start + finish of a recording (1-frame runs): {spread(extra_ms, lambda v: f'{v:.1f} ms')}")
 
 
