@@ -20,10 +20,13 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// blocked write can fall behind by.
 const QUEUE_CHUNKS: usize = 64;
 
-/// An empty chunk buffer: room for `CHUNK_BYTES` and the row that crosses
-/// that mark, so that filling it never reallocates.
+/// A chunk buffer's room: `CHUNK_BYTES` and the row that crosses that mark,
+/// so that filling it never reallocates.
+const CHUNK_ROOM_BYTES: usize = CHUNK_BYTES + 4096;
+
+/// An empty chunk buffer.
 fn chunk_buffer() -> Vec<u8> {
-    Vec::with_capacity(CHUNK_BYTES + 4096)
+    Vec::with_capacity(CHUNK_ROOM_BYTES)
 }
 
 /// A TSV file that holds only whole rows. Rows are gathered and written
@@ -308,10 +311,9 @@ mod tests {
             20_000
         );
         tsv.flush().unwrap();
-        // No chunk's buffer grew past its room (a chunk is CHUNK_BYTES and
-        // the row that crossed it).
+        // No chunk's buffer grew past its room.
         for bytes in tsv.writer.spare.iter().chain([&tsv.buffer]) {
-            assert_eq!(bytes.capacity(), CHUNK_BYTES + 4096);
+            assert_eq!(bytes.capacity(), CHUNK_ROOM_BYTES);
         }
         assert_eq!(tsv.rows_written(), 20_000);
     }
