@@ -246,13 +246,15 @@ fn measure_offset_ns(source: TickSource, ns_per_tick: f64, pairs: usize) -> f64 
                 // SAFETY: as above.
                 let ptr = unsafe { System.alloc(PROBE) };
                 let middle = source.now_ticks();
-                events[2 * i % EVENT_RING] = probe_event(Kind::Alloc, start, middle, ptr);
+                let alloc = probe_event(Kind::Alloc, start, middle, ptr);
+                events[2 * i % EVENT_RING] = alloc;
                 // SAFETY: as above.
                 unsafe { System.dealloc(black_box(ptr), PROBE) };
                 let end = source.now_ticks();
-                events[(2 * i + 1) % EVENT_RING] = probe_event(Kind::Dealloc, middle, end, ptr);
-                windows.push(middle.saturating_sub(start));
-                windows.push(end.saturating_sub(middle));
+                let dealloc = probe_event(Kind::Dealloc, middle, end, ptr);
+                events[(2 * i + 1) % EVENT_RING] = dealloc;
+                windows.push(alloc.latency_ticks);
+                windows.push(dealloc.latency_ticks);
             }
             black_box(&events);
             let window_ns = summarise_back_to_back(windows).mean_ticks * ns_per_tick;
