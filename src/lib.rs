@@ -84,13 +84,14 @@
 //!
 //! - **Memory.** Each thread that records gets an event buffer, reserved
 //!   outside the global allocator when it first records:
-//!   [`Config::capacity_events`](recorder::Config::capacity_events) × 56
-//!   bytes, by default 65,536 × 56 bytes = 3.5 MiB. It is zeroed memory
+//!   [`Config::capacity_events`](recorder::Config::capacity_events) × 32
+//!   bytes, by default 131,072 × 32 bytes = 4 MiB (an event takes one
+//!   32-byte slot, a realloc two). It is zeroed memory
 //!   from the system, so it becomes resident only as events fill it. On
 //!   Linux a buffer of 2 MiB or more (the default's) is mapped in whole
-//!   huge pages, 4 MiB for the default, and becomes resident 2 MiB at a
-//!   time: the allocating thread writes a new cache line of it every
-//!   event, and on 4 KiB pages those writes miss the TLB.
+//!   huge pages and becomes resident 2 MiB at a time: the allocating
+//!   thread writes a new cache line of it every other event, and on 4 KiB
+//!   pages those writes miss the TLB.
 //!   Buffers are kept and reused, never freed: a thread that exits leaves
 //!   its buffer, once drained, to the next thread that records, so memory
 //!   follows the most threads recording at once (on Linux; elsewhere the

@@ -54,6 +54,9 @@ fn record_known_calls(clock: ClockSource) {
     let small = Layout::from_size_align(80, 8).unwrap();
     let page = Layout::from_size_align(4096, 64).unwrap();
     let grown = Layout::from_size_align(160, 8).unwrap();
+    // 8 GiB: a size that needs more than 32 bits (the recorder stores
+    // those in a second slot). Reserved lazily, or refused (null).
+    let huge = Layout::from_size_align(1 << 33, 4096).unwrap();
 
     let recording = GLOBAL
         .start(
@@ -66,14 +69,18 @@ fn record_known_calls(clock: ClockSource) {
         .unwrap();
     // SAFETY: each pointer is used with the layout it was allocated with,
     // and freed once.
-    let (a, z, r) = unsafe {
+    let (a, z, r, h) = unsafe {
         let a = std::alloc::alloc(small);
         let z = std::alloc::alloc_zeroed(page);
         assert!(std::slice::from_raw_parts(z, 4096).iter().all(|&b| b == 0));
         let r = std::alloc::realloc(a, small, 160);
         std::alloc::dealloc(z, page);
         std::alloc::dealloc(r, grown);
-        (a, z, r)
+        let h = std::alloc::alloc(huge);
+        if !h.is_null() {
+            std::alloc::dealloc(h, huge);
+        }
+        (a, z, r, h)
     };
     let finished = recording.finish().unwrap();
 
@@ -119,6 +126,18 @@ fn record_known_calls(clock: ClockSource) {
             old_size_bytes: None,
         },
     ];
+    let huge_calls = [Kind::Alloc, Kind::Dealloc].map(|kind| Call {
+        kind,
+        size_bytes: 1 << 33,
+        align_bytes: 4096,
+        addr: h as u64,
+        old_addr: None,
+        old_size_bytes: None,
+    });
+    let expected: Vec<Call> = expected
+        .into_iter()
+        .chain(huge_calls.into_iter().take(if h.is_null() { 1 } else { 2 }))
+        .collect();
     assert_eq!(calls_of_this_thread(&finished.sink.0), expected);
     assert_eq!(finished.events_recorded, finished.sink.0.len() as u64);
     assert!(finished.sink_error.is_none());

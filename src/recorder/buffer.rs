@@ -22,6 +22,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use super::clock::TickSource;
+use super::slot::{FRAMES_PER_SLOT, RawEvent, Slot, Wide};
 
 /// Busy spins before a waiting producer starts yielding its core.
 const SPINS: u32 = 64;
@@ -30,43 +31,10 @@ const SPINS: u32 = 64;
 const YIELD_FOR: Duration = Duration::from_millis(1);
 const NAP: Duration = Duration::from_micros(50);
 
-/// One event as the allocation path writes it: raw ticks, no conversion.
-///
-/// An event with a captured call stack is followed in its buffer by the
-/// stack's return addresses, [`FRAMES_PER_SLOT`] to a slot, published
-/// together with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-pub(crate) struct RawEvent {
-    pub start_ticks: u64,
-    pub latency_ticks: u64,
-    pub size_bytes: u64,
-    pub addr: u64,
-    /// Realloc only; 0 otherwise.
-    pub old_addr: u64,
-    /// Realloc only; 0 otherwise.
-    pub old_size_bytes: u64,
-    /// The recording it was written for.
-    pub generation: u32,
-    pub align_log2: u8,
-    pub kind: u8,
-    /// Return addresses in the slots that follow; 0 when no stack was taken.
-    pub stack_frames: u8,
-    /// Why the stack was taken: [`STACK_SLOW`] and/or [`STACK_SAMPLED`].
-    pub stack_why: u8,
-}
-
-/// [`RawEvent::stack_why`]: slower than the recording's threshold.
-pub(crate) const STACK_SLOW: u8 = 1;
-/// [`RawEvent::stack_why`]: its thread's N-th allocating call.
-pub(crate) const STACK_SAMPLED: u8 = 2;
-/// Return addresses one slot holds.
-pub(crate) const FRAMES_PER_SLOT: usize = size_of::<RawEvent>() / size_of::<u64>();
-const _: () = assert!(size_of::<RawEvent>() == FRAMES_PER_SLOT * size_of::<u64>());
-
-/// How far ahead of the slot it writes a producer prefetches: 16 slots, 14
-/// cache lines (8 and 32 did no better).
-const PREFETCH_SLOTS_AHEAD: u64 = 16;
+/// How far ahead of the slot it writes a producer prefetches: 28 slots, 14
+/// cache lines (with 56-byte slots, 8 and 32 slots did no better than 14
+/// lines).
+const PREFETCH_SLOTS_AHEAD: u64 = 28;
 
 /// Whether the CPU has PREFETCHW (CPUID 8000_0001h, ECX bit 8).
 fn cpu_prefetches_for_writing() -> bool {
@@ -155,10 +123,10 @@ fn map_huge(bytes: usize) -> Option<*mut u8> {
     Some(aligned as *mut u8)
 }
 
-/// Slots an event with `frames` return addresses takes.
+/// Slots an event with `frames` return addresses takes, `wide` or not.
 #[inline(always)]
-fn slots_for(frames: usize) -> u64 {
-    1 + frames.div_ceil(FRAMES_PER_SLOT) as u64
+fn slots_for(wide: bool, frames: usize) -> u64 {
+    1 + u64::from(wide) + frames.div_ceil(FRAMES_PER_SLOT) as u64
 }
 
 /// One event as the drain takes it out of a buffer.
@@ -340,7 +308,7 @@ pub(crate) struct ThreadBuffer {
     /// The next buffer in the allocator's list; set before the buffer is
     /// linked, never changed after.
     next: AtomicPtr<ThreadBuffer>,
-    slots: *mut MaybeUninit<RawEvent>,
+    slots: *mut MaybeUninit<Slot>,
     /// A power of two.
     capacity: u64,
     /// The address of the allocator state whose list holds the buffer: a
@@ -366,8 +334,8 @@ impl ThreadBuffer {
         tid: u32,
         thread: u32,
     ) -> Option<&'static ThreadBuffer> {
-        let layout = Layout::array::<RawEvent>(capacity).ok()?;
-        let slots = reserve_slots(layout)?.cast::<MaybeUninit<RawEvent>>();
+        let layout = Layout::array::<Slot>(capacity).ok()?;
+        let slots = reserve_slots(layout)?.cast::<MaybeUninit<Slot>>();
         // The caller holds the re-entry guard: this Box is not recorded.
         Some(Box::leak(Box::new(ThreadBuffer {
             producer: Padded(Producer {
@@ -441,7 +409,7 @@ impl ThreadBuffer {
     }
 
     #[inline(always)]
-    fn slot(&self, position: u64) -> *mut MaybeUninit<RawEvent> {
+    fn slot(&self, position: u64) -> *mut MaybeUninit<Slot> {
         // SAFETY: the index is masked into 0..capacity, inside the allocation.
         unsafe { self.slots.add((position & (self.capacity - 1)) as usize) }
     }
@@ -465,14 +433,15 @@ impl ThreadBuffer {
         mut event: RawEvent,
         frames: &[u64],
     ) -> Result<(), Refused> {
+        let wide = event.is_wide();
         // An event without a stack (every event but a few) skips the limit,
         // which `push`'s empty slice lets the compiler drop altogether.
         let frames = if frames.is_empty() {
             frames
         } else {
-            &frames[..frames.len().min(self.max_frames())]
+            &frames[..frames.len().min(self.max_frames(wide))]
         };
-        let slots = slots_for(frames.len());
+        let slots = slots_for(wide, frames.len());
         let producer = &self.producer.0;
         let head = producer.head.load(Ordering::Relaxed);
         if head + slots > producer.room_until.load(Ordering::Relaxed) {
@@ -483,14 +452,20 @@ impl ThreadBuffer {
         // SAFETY: the drain has released these positions (an acquire load of
         // `tail`, here, earlier or in `wait_for_room`, showed it), and only
         // the owner, this thread, writes.
-        unsafe { (*self.slot(head)).write(event) };
+        unsafe { (*self.slot(head)).write(event.slot(wide)) };
+        if wide {
+            // SAFETY: as above; a `Wide` has a slot's size and alignment
+            // (checked at compile time).
+            unsafe { self.slot(head + 1).cast::<Wide>().write(event.wide()) };
+        }
+        let frames_from = head + 1 + u64::from(wide);
         for (slot, chunk) in frames.chunks(FRAMES_PER_SLOT).enumerate() {
             let mut words = [0u64; FRAMES_PER_SLOT];
             words[..chunk.len()].copy_from_slice(chunk);
             // SAFETY: as above; a slot is `FRAMES_PER_SLOT` words (checked at
             // compile time) and aligned for them.
             unsafe {
-                self.slot(head + 1 + slot as u64)
+                self.slot(frames_from + slot as u64)
                     .cast::<[u64; FRAMES_PER_SLOT]>()
                     .write(words)
             };
@@ -523,11 +498,13 @@ impl ThreadBuffer {
         let _ = (session, position);
     }
 
-    /// The most return addresses an event can carry in this buffer: all
-    /// its slots but the event's own, and no more than `u8` counts.
+    /// The most return addresses an event (`wide` or not) can carry in
+    /// this buffer: all its slots but the event's own, and no more than `u8`
+    /// counts.
     #[inline]
-    pub(crate) fn max_frames(&self) -> usize {
-        ((self.capacity as usize - 1) * FRAMES_PER_SLOT).min(u8::MAX as usize)
+    pub(crate) fn max_frames(&self, wide: bool) -> usize {
+        let own_slots = 1 + usize::from(wide);
+        ((self.capacity as usize - own_slots) * FRAMES_PER_SLOT).min(u8::MAX as usize)
     }
 
     /// Owner side: counts an allocating call and says whether it is the one
@@ -636,13 +613,19 @@ impl ThreadBuffer {
             // saw the owner's release store), and the owner does not write
             // them again until `tail` passes them. The owner publishes an
             // event and its frames with one store, so they are all below `head`.
-            let raw = unsafe { (*self.slot(position)).assume_init() };
+            let first = unsafe { (*self.slot(position)).assume_init() };
+            let wide = first.is_wide().then(|| {
+                // SAFETY: as above; a wide event's second slot holds a `Wide`.
+                unsafe { self.slot(position + 1).cast::<Wide>().read() }
+            });
+            let raw = first.event(wide.as_ref());
+            let frames_from = position + 1 + u64::from(first.is_wide());
             let frames_at = frames.len();
-            let count = raw.stack_frames as usize;
-            for slot in 0..slots_for(count) - 1 {
+            let count = usize::from(first.stack_frames());
+            for slot in 0..count.div_ceil(FRAMES_PER_SLOT) as u64 {
                 // SAFETY: as above, and a slot holds `FRAMES_PER_SLOT` words.
                 let words = unsafe {
-                    self.slot(position + 1 + slot)
+                    self.slot(frames_from + slot)
                         .cast::<[u64; FRAMES_PER_SLOT]>()
                         .read()
                 };
@@ -654,7 +637,7 @@ impl ThreadBuffer {
                 thread,
                 frames_at,
             });
-            position += slots_for(count);
+            position += slots_for(first.is_wide(), count);
             taken += 1;
         }
         self.tail.0.store(position, Ordering::Release);
@@ -665,19 +648,20 @@ impl ThreadBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recorder::Kind;
 
     #[cfg(target_os = "linux")]
     #[test]
     fn a_ring_of_a_huge_page_or_more_starts_on_one_and_is_zeroed() {
-        let capacity = HUGE_PAGE_BYTES / size_of::<RawEvent>() * 2;
+        let capacity = HUGE_PAGE_BYTES / size_of::<Slot>() * 2;
         let buffer = ThreadBuffer::leak_new(0, capacity.next_power_of_two(), 1, 1).unwrap();
         assert_eq!(buffer.slots as usize % HUGE_PAGE_BYTES, 0);
         let last = buffer.capacity - 1;
         // SAFETY: both slots lie inside the ring, and nobody else uses it.
         let (first, last) = unsafe {
             (
-                (*buffer.slot(0)).assume_init(),
-                (*buffer.slot(last)).assume_init(),
+                (*buffer.slot(0)).assume_init().event(None),
+                (*buffer.slot(last)).assume_init().event(None),
             )
         };
         assert_eq!(
@@ -869,6 +853,60 @@ mod tests {
         assert_eq!(buffer.take(10, &mut taken, &mut frames), 1);
         assert_eq!(taken[0].raw.stack_frames as usize, FRAMES_PER_SLOT);
         assert_eq!(frames, stack[..FRAMES_PER_SLOT]);
+        // A realloc's second slot leaves no room for its stack.
+        let realloc = RawEvent {
+            kind: Kind::Realloc as u8,
+            ..event(8)
+        };
+        buffer.push_with_frames(session, realloc, &stack).unwrap();
+        assert_eq!(buffer.take(10, &mut taken, &mut frames), 1);
+        assert_eq!(taken[1].raw, realloc);
+        assert_eq!(frames.len(), FRAMES_PER_SLOT);
+    }
+
+    #[test]
+    fn wide_events_and_their_stacks_come_out_whole_across_the_ring_end() {
+        let buffer = ThreadBuffer::leak_new(0, 8, 99, 1).unwrap();
+        let session = session(Duration::from_secs(10));
+        let mut taken = Vec::new();
+        let mut frames = Vec::new();
+        let stack: Vec<u64> = (200..206).collect();
+        let mut pushed = Vec::new();
+        for round in 0..9u64 {
+            // A realloc of 2^40 bytes and more, slower than 2^32 ticks: a
+            // second slot, then 0 to 6 return addresses in up to two more.
+            let wide = RawEvent {
+                kind: Kind::Realloc as u8,
+                size_bytes: (1 << 40) + round,
+                latency_ticks: u64::MAX - round,
+                old_addr: 0x1000 + round,
+                old_size_bytes: u64::MAX / 3 + round,
+                ..event(0)
+            };
+            let frames_here = &stack[..round as usize % 7];
+            buffer.push_with_frames(session, wide, frames_here).unwrap();
+            buffer.push(session, event(round)).unwrap();
+            pushed.push((
+                RawEvent {
+                    stack_frames: frames_here.len() as u8,
+                    ..wide
+                },
+                frames_here.to_vec(),
+            ));
+            pushed.push((event(round), vec![]));
+            assert_eq!(buffer.take(usize::MAX, &mut taken, &mut frames), 2);
+        }
+        let read: Vec<(RawEvent, Vec<u64>)> = taken
+            .iter()
+            .map(|t| {
+                let count = t.raw.stack_frames as usize;
+                (t.raw, frames[t.frames_at..t.frames_at + count].to_vec())
+            })
+            .collect();
+        assert_eq!(read, pushed);
+        // 9 rounds of 3 to 5 slots went round the 8-slot ring four times.
+        assert!(buffer.producer.0.head.load(Ordering::Relaxed) > 4 * buffer.capacity);
+        assert!(buffer.drained());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::buffer::RawEvent;
 use super::event::Kind;
+use super::slot::RawEvent;
 
 /// Which time source the recorder reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -213,7 +213,7 @@ fn probe_event(kind: Kind, start_ticks: u64, end_ticks: u64, ptr: *mut u8) -> Ra
 /// one in turn, and the median kept: the machine's speed drifts.
 const OFFSET_ROUNDS: usize = 8;
 
-/// Events the offset's measurement writes round: 56 KiB.
+/// Events the offset's measurement writes round: 32 KiB.
 const EVENT_RING: usize = 1024;
 
 /// The clock's share of a timed window. Small System allocations and frees
@@ -230,7 +230,8 @@ const EVENT_RING: usize = 1024;
 /// `examples/clock_accuracy.rs` went from reading 2.6 ns slow to 1.2 ns.
 fn measure_offset_ns(source: TickSource, ns_per_tick: f64, pairs: usize) -> f64 {
     // Written round a small ring, as the allocation path writes its buffer.
-    let mut events = vec![probe_event(Kind::Alloc, 0, 0, std::ptr::null_mut()); EVENT_RING];
+    let mut events =
+        vec![probe_event(Kind::Alloc, 0, 0, std::ptr::null_mut()).slot(false); EVENT_RING];
     let mut offsets_ns: Vec<f64> = (0..OFFSET_ROUNDS)
         .map(|_| {
             let pairs = pairs / OFFSET_ROUNDS;
@@ -247,12 +248,12 @@ fn measure_offset_ns(source: TickSource, ns_per_tick: f64, pairs: usize) -> f64 
                 let ptr = unsafe { System.alloc(PROBE) };
                 let middle = source.now_ticks();
                 let alloc = probe_event(Kind::Alloc, start, middle, ptr);
-                events[2 * i % EVENT_RING] = alloc;
+                events[2 * i % EVENT_RING] = alloc.slot(false);
                 // SAFETY: as above.
                 unsafe { System.dealloc(black_box(ptr), PROBE) };
                 let end = source.now_ticks();
                 let dealloc = probe_event(Kind::Dealloc, middle, end, ptr);
-                events[(2 * i + 1) % EVENT_RING] = dealloc;
+                events[(2 * i + 1) % EVENT_RING] = dealloc.slot(false);
                 windows.push(alloc.latency_ticks);
                 windows.push(dealloc.latency_ticks);
             }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use super::buffer::{RawEvent, STACK_SAMPLED, STACK_SLOW, Session, Taken};
+use super::buffer::{Session, Taken};
 use super::clock::Calibration;
 use super::event::{Event, Kind, StackRef};
+use super::slot::{RawEvent, STACK_SAMPLED, STACK_SLOW};
 use super::state::State;
 
 /// Where the drain delivers events.

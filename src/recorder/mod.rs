@@ -28,6 +28,7 @@ mod event;
 mod fork;
 mod guard;
 mod session;
+mod slot;
 mod stack;
 mod state;
 
@@ -42,8 +43,8 @@ pub use session::{
     StartError,
 };
 
-use buffer::RawEvent;
 use guard::Guard;
+use slot::RawEvent;
 use state::State;
 
 /// A `GlobalAlloc` that records every call it forwards to `A`.

@@ -6,7 +6,8 @@
 //! Turning addresses into names happens off the allocation path, in the sink.
 
 use super::Kind;
-use super::buffer::{RawEvent, Refused, STACK_SAMPLED, STACK_SLOW, Session, ThreadBuffer};
+use super::buffer::{Refused, Session, ThreadBuffer};
+use super::slot::{RawEvent, STACK_SAMPLED, STACK_SLOW};
 
 /// The most return addresses taken from one stack, the recorder's own
 /// frames included; deeper stacks lose their outermost frames.

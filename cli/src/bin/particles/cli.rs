@@ -70,7 +70,7 @@ pub struct Opts {
     pub no_record: bool,
 
     /// Events the recorder buffers before allocating threads wait for its
-    /// drain, per recording thread (1 to 16777216; 56 bytes each).
+    /// drain, per recording thread (1 to 16777216; 32 bytes each, a realloc 64).
     #[arg(
         long,
         value_name = "N",
@@ -180,7 +180,7 @@ impl Opts {
 /// with boxed storage (a particle, its heap block and its pointer), and a
 /// `alloc.tsv` row each before the first frame.
 pub const MAX_PARTICLES: usize = 100_000_000;
-/// The largest recorder buffer: 2^24 events of 56 bytes, 896 MiB a recording thread.
+/// The largest recorder buffer: 2^24 slots of 32 bytes, 512 MiB a recording thread.
 pub const MAX_BUFFER_EVENTS: usize = 1 << 24;
 
 fn parse_particles(text: &str) -> Result<usize, String> {
@@ -193,7 +193,7 @@ fn parse_particles(text: &str) -> Result<usize, String> {
 }
 
 fn parse_buffer_events(text: &str) -> Result<usize, String> {
-    parse_at_most(text, 1, MAX_BUFFER_EVENTS, "events (896 MiB a thread)")
+    parse_at_most(text, 1, MAX_BUFFER_EVENTS, "events (512 MiB a thread)")
 }
 
 /// A whole number in `min..=max`; the message names the limit.
