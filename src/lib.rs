@@ -86,7 +86,7 @@
 //!   outside the global allocator when it first records:
 //!   [`Config::capacity_events`](recorder::Config::capacity_events) × 32
 //!   bytes, by default 131,072 × 32 bytes = 4 MiB (an event takes one
-//!   32-byte slot, a realloc two). It is zeroed memory
+//!   slot, a realloc two). It is zeroed memory
 //!   from the system, so it becomes resident only as events fill it. On
 //!   Linux a buffer of 2 MiB or more (the default's) is mapped in whole
 //!   huge pages and becomes resident 2 MiB at a time: the allocating

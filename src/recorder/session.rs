@@ -19,13 +19,13 @@ use super::state::State;
 /// How a recording runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Events each thread's buffer holds before that thread waits for the
-    /// drain (rounded up to a power of two, at least 2). Each takes 32 bytes
-    /// (a realloc, or a call of 4 GiB or more or slower than 2^32 ticks, 64),
-    /// reserved when a thread first records: the default 131,072 take 4 MiB
-    /// a thread (of huge pages on Linux), resident only as far as events
-    /// fill them (2 MiB at a time on huge pages). A thread whose buffer is
-    /// half full wakes the drain.
+    /// Slots of 32 bytes in each thread's buffer (rounded up to a power of
+    /// two, at least 2); a thread whose buffer is full waits for the drain.
+    /// An event takes one slot; a realloc, or a call of 4 GiB or more or
+    /// slower than 2^32 ticks, takes two. Reserved when a thread first
+    /// records: the default 131,072 take 4 MiB a thread (of huge pages on
+    /// Linux), resident only as far as events fill them (2 MiB at a time on
+    /// huge pages). A thread whose buffer is half full wakes the drain.
     pub capacity_events: usize,
     /// The time source.
     pub clock: ClockSource,
@@ -51,8 +51,9 @@ pub struct Config {
 /// the drain converts and writes them: a burst fills the buffer while the
 /// drain catches up. At 32,768 (which would stay in a 2 MiB core cache)
 /// the default run waited for the drain 2 to 58 times a run; at 65,536 it waits
-/// in some runs, a few times (on a noisy 2-core machine, 2 of 8). Since an
-/// event takes 32 bytes, not 56, 131,072 fit in the 4 MiB that 65,536 took.
+/// in some runs, a few times (on a noisy 2-core machine, 2 of 8). Those were
+/// 56-byte events; 131,072 slots of 32 bytes take the same 4 MiB, and hold
+/// about 92,000 events of the default run, whose events are 43 % reallocs.
 pub const DEFAULT_CAPACITY_EVENTS: usize = 1 << 17;
 
 /// The default [`Config::stall_limit`].

@@ -69,8 +69,9 @@ pub struct Opts {
     #[arg(long)]
     pub no_record: bool,
 
-    /// Events the recorder buffers before allocating threads wait for its
-    /// drain, per recording thread (1 to 16777216; 32 bytes each, a realloc 64).
+    /// Room in the recorder's buffer of each recording thread, in 32-byte
+    /// slots, before the thread waits for the drain (1 to 16777216). An event
+    /// takes one slot, a realloc two.
     #[arg(
         long,
         value_name = "N",
