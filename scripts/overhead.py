@@ -191,7 +191,7 @@ def main():
             captured = [a.summary.get("stacks_captured", 0) for a in on]
             print(f"events with a stack: {spread(captured, lambda v: f'{v:,.0f}')}")
         print(f"producer waits:     {waits([a.summary for a in on])}")
-        if options.against:
+        if options.against or options.compare:
             print(f"producer waits, {without_label}: {waits([b.summary for b in off])}")
         if options.startup and not options.compare:
             on, off = measure(options.pairs, ["--frames", "1"], work)
