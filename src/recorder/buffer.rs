@@ -32,8 +32,10 @@ const YIELD_FOR: Duration = Duration::from_millis(1);
 const NAP: Duration = Duration::from_micros(50);
 
 /// How far ahead of the slot it writes a producer prefetches: 28 slots, 14
-/// cache lines (with 56-byte slots, 8 and 32 slots did no better than 14
-/// lines).
+/// cache lines, the distance that did best with 56-byte slots (7 and 28
+/// lines did no better). With 32-byte slots 8 lines did no better either
+/// (`examples/path_cost`, 8 alternated runs: 7.9 against 7.7 ns a pair
+/// beyond the clock reads).
 const PREFETCH_SLOTS_AHEAD: u64 = 28;
 
 /// Whether the CPU has PREFETCHW (CPUID 8000_0001h, ECX bit 8).
