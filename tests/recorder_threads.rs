@@ -1,6 +1,7 @@
 //! Eight threads allocating at once through a tiny buffer: every event is
-//! recorded, per-thread counts are exact, producers wait instead of dropping,
-//! and nothing deadlocks.
+//! recorded, per-thread counts are exact, a realloc (two slots in the
+//! buffer) comes out whole and in its thread's order, producers wait instead
+//! of dropping, and nothing deadlocks.
 
 mod common;
 
@@ -15,23 +16,39 @@ use heapsnow::recorder::{Config, Event, Kind, ReportingAllocator, Sink};
 static GLOBAL: ReportingAllocator<System> = ReportingAllocator::new(System);
 
 const THREADS: usize = 8;
-const PAIRS_PER_THREAD: u64 = 100_000;
-/// A size nothing else in the test process asks for.
+const ROUNDS_PER_THREAD: u64 = 70_000;
+/// Sizes nothing else in the test process asks for: allocated, then grown.
 const MARKER_BYTES: usize = 1234;
+const GROWN_BYTES: usize = 2 * MARKER_BYTES;
 
 #[derive(Default)]
 struct CountMarkers {
     per_thread: HashMap<(u32, Kind), u64>,
     events: u64,
+    /// Each thread's last marker allocation, which its next realloc grows.
+    last_alloc: HashMap<u32, u64>,
+    /// Reallocs whose old address or old size is not that allocation's.
+    reallocs_astray: u64,
 }
 
 impl Sink for CountMarkers {
     fn write(&mut self, events: &[Event]) -> std::io::Result<()> {
         self.events += events.len() as u64;
-        for event in events
-            .iter()
-            .filter(|e| e.size_bytes == MARKER_BYTES as u64)
-        {
+        for event in events {
+            match (event.kind, event.size_bytes as usize) {
+                (Kind::Alloc, MARKER_BYTES) => {
+                    self.last_alloc.insert(event.thread, event.addr);
+                }
+                (Kind::Realloc, GROWN_BYTES) => {
+                    let grown = self.last_alloc.remove(&event.thread);
+                    if event.old_addr != grown || event.old_size_bytes != Some(MARKER_BYTES as u64)
+                    {
+                        self.reallocs_astray += 1;
+                    }
+                }
+                (Kind::Dealloc, GROWN_BYTES) => {}
+                _ => continue,
+            }
             *self
                 .per_thread
                 .entry((event.thread, event.kind))
@@ -41,12 +58,19 @@ impl Sink for CountMarkers {
     }
 }
 
-/// `PAIRS_PER_THREAD` alloc + dealloc pairs of the marker size.
-fn allocate_marker_pairs() {
+/// `ROUNDS_PER_THREAD` rounds of an alloc of the marker size, a realloc
+/// that grows it, and a dealloc.
+fn allocate_grow_and_free_markers() {
     let layout = Layout::from_size_align(MARKER_BYTES, 8).unwrap();
-    for _ in 0..PAIRS_PER_THREAD {
-        // SAFETY: freed right away with the layout it was made with.
-        unsafe { std::alloc::dealloc(std::hint::black_box(std::alloc::alloc(layout)), layout) };
+    let grown = Layout::from_size_align(GROWN_BYTES, 8).unwrap();
+    for _ in 0..ROUNDS_PER_THREAD {
+        // SAFETY: the block is grown from the layout it was made with, and
+        // freed once with the grown layout.
+        unsafe {
+            let ptr = std::hint::black_box(std::alloc::alloc(layout));
+            let ptr = std::hint::black_box(std::alloc::realloc(ptr, layout, GROWN_BYTES));
+            std::alloc::dealloc(ptr, grown);
+        }
     }
 }
 
@@ -61,7 +85,7 @@ fn eight_threads_through_a_tiny_buffer_lose_nothing() {
                 ..Config::default()
             };
             let recording = GLOBAL.start(config, CountMarkers::default()).unwrap();
-            let numbers = on_threads_at_once(THREADS, allocate_marker_pairs);
+            let numbers = on_threads_at_once(THREADS, allocate_grow_and_free_markers);
             (numbers, recording.finish().unwrap())
         },
     );
@@ -71,14 +95,18 @@ fn eight_threads_through_a_tiny_buffer_lose_nothing() {
         "every recorded event reached the sink"
     );
     for number in &numbers {
-        for kind in [Kind::Alloc, Kind::Dealloc] {
+        for kind in [Kind::Alloc, Kind::Realloc, Kind::Dealloc] {
             assert_eq!(
                 finished.sink.per_thread.get(&(*number, kind)).copied(),
-                Some(PAIRS_PER_THREAD),
+                Some(ROUNDS_PER_THREAD),
                 "thread {number}, {kind}"
             );
         }
     }
+    assert_eq!(
+        finished.sink.reallocs_astray, 0,
+        "every realloc names the block its thread allocated just before"
+    );
     let marker_threads = finished
         .sink
         .per_thread
