@@ -20,22 +20,28 @@ recorded run instead: recording with them against recording without them
 this build's recorded runs against another build's (a `particles` binary
 copied from another commit), same options.
 
+With `--busy-core` another process spins on one core for the whole
+measurement, as another tenant of a shared machine would: the drain and
+the writer then share a core with it, which is when producers wait.
+
 With `--worlds` it measures how the cost per event grows with a second busy
 world: each round runs 1 world and 2 worlds (`--threads`), each recorded and
 not, all four alternated; it prints each cost's median over the rounds and
 their ratio. (A round's own ratio is no figure: on a noisy machine one
 round's cost can come out negative.)
 
-usage: scripts/overhead.py [--pairs N] [--startup] [--compare OPTIONS | --against PATH | --worlds] [-- particles options...]
+usage: scripts/overhead.py [--pairs N] [--startup] [--busy-core] [--compare OPTIONS | --against PATH | --worlds] [-- particles options...]
   e.g. scripts/overhead.py --pairs 8
        scripts/overhead.py --pairs 6 -- --threads 2 --frames 1000000
        scripts/overhead.py --pairs 8 --compare '--stacks-over 10us'
        scripts/overhead.py --pairs 8 --against /tmp/particles-before
        scripts/overhead.py --pairs 6 --worlds -- --frames 1000000 --physics flush
+       scripts/overhead.py --pairs 8 --busy-core --against /tmp/particles-before -- --frames 1000000
 """
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import shlex
@@ -134,6 +140,21 @@ def measure_worlds(rounds, args, work):
     print(f"producer waits:           {waits(recorded)}")
 
 
+@contextlib.contextmanager
+def busy_core(enabled):
+    """While the block runs, another process spins on one core (if enabled)."""
+    if not enabled:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        print("load: another process spins on one core throughout", file=sys.stderr)
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=8)
@@ -153,6 +174,11 @@ def main():
         action="store_true",
         help="compare the cost per event of 1 and 2 busy worlds (--pairs rounds)",
     )
+    parser.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="keep one core busy with another process while measuring",
+    )
     parser.add_argument("particles_args", nargs="*", help="options for particles")
     options = parser.parse_args()
     subprocess.run(
@@ -160,7 +186,7 @@ def main():
         check=True,
         cwd=ROOT,
     )
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, busy_core(options.busy_core):
         if options.worlds:
             measure_worlds(options.pairs, options.particles_args, work)
             return
@@ -177,7 +203,8 @@ def main():
         ratios = [a.wall_s / b.wall_s for a, b in zip(on, off)]
         per_event = [cost_per_event_ns(a, b) for a, b in zip(on, off)]
         summary = on[-1].summary
-        print(f"runs: {options.pairs} alternated pairs of `particles --headless {' '.join(options.particles_args)}`")
+        load = ", one core kept busy by another process" if options.busy_core else ""
+        print(f"runs: {options.pairs} alternated pairs of `particles --headless {' '.join(options.particles_args)}`{load}")
         print(f"events recorded per run: {summary['events_recorded']:,}, dropped: {summary['events_dropped']}")
         print(f"wall, {with_label}: {spread([a.wall_s for a in on], lambda v: f'{v:.2f} s')}")
         print(f"wall, {without_label}: {spread([b.wall_s for b in off], lambda v: f'{v:.2f} s')}")
