@@ -1,13 +1,15 @@
-//! How an event is laid out in a thread's buffer: one 32-byte slot for
-//! nearly every event, and a second slot for the few that need more room.
+//! How an event is laid out in a thread's buffer: one 32-byte slot, and a
+//! second one for a realloc or for the rare call too big or too slow for
+//! 32-bit fields.
 //!
 //! An alloc, alloc_zeroed or dealloc whose size and latency each fit in 32
-//! bits (every call but those of 4 GiB or more, or slower than about a
-//! second) takes one slot, half a cache line: the allocation path writes four
-//! words, and the drain reads half as many lines as it would with every field
-//! at full width. A realloc, or a call too big or too slow for 32 bits, takes
-//! a [`Wide`] slot more with the full figures. Nothing is rounded or cut:
-//! [`Slot::event`] gives back exactly the [`RawEvent`] that was written.
+//! bits (every call but those of 4 GiB or more, or slower than 2^32 ticks,
+//! about 1.4 s at 3 GHz) takes one slot, half a cache line: the allocation
+//! path writes four words. A realloc (its old address and size), or a call
+//! too big or too slow for 32 bits, takes a [`Wide`] slot more with the full
+//! figures. Nothing is rounded or cut: [`Slot::event`] gives back exactly
+//! the [`RawEvent`] that was written. In the default headless run, where 43 %
+//! of the events are reallocs, an event takes 45.7 bytes on average.
 
 use super::event::Kind;
 
