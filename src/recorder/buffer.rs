@@ -454,13 +454,13 @@ impl ThreadBuffer {
         // SAFETY: the drain has released these positions (an acquire load of
         // `tail`, here, earlier or in `wait_for_room`, showed it), and only
         // the owner, this thread, writes.
-        unsafe { (*self.slot(head)).write(event.slot(wide)) };
+        unsafe { (*self.slot(head)).write(event.slot()) };
         if wide {
             // SAFETY: as above; a `Wide` has a slot's size and alignment
             // (checked at compile time).
             unsafe { self.slot(head + 1).cast::<Wide>().write(event.wide()) };
         }
-        let frames_from = head + 1 + u64::from(wide);
+        let frames_from = head + slots_for(wide, 0);
         for (slot, chunk) in frames.chunks(FRAMES_PER_SLOT).enumerate() {
             let mut words = [0u64; FRAMES_PER_SLOT];
             words[..chunk.len()].copy_from_slice(chunk);
@@ -616,14 +616,15 @@ impl ThreadBuffer {
             // them again until `tail` passes them. The owner publishes an
             // event and its frames with one store, so they are all below `head`.
             let first = unsafe { (*self.slot(position)).assume_init() };
-            let wide = first.is_wide().then(|| {
+            let is_wide = first.is_wide();
+            let wide = is_wide.then(|| {
                 // SAFETY: as above; a wide event's second slot holds a `Wide`.
                 unsafe { self.slot(position + 1).cast::<Wide>().read() }
             });
             let raw = first.event(wide.as_ref());
-            let frames_from = position + 1 + u64::from(first.is_wide());
+            let frames_from = position + slots_for(is_wide, 0);
             let frames_at = frames.len();
-            let count = usize::from(first.stack_frames());
+            let count = usize::from(raw.stack_frames);
             for slot in 0..count.div_ceil(FRAMES_PER_SLOT) as u64 {
                 // SAFETY: as above, and a slot holds `FRAMES_PER_SLOT` words.
                 let words = unsafe {
@@ -639,7 +640,7 @@ impl ThreadBuffer {
                 thread,
                 frames_at,
             });
-            position += slots_for(first.is_wide(), count);
+            position += slots_for(is_wide, count);
             taken += 1;
         }
         self.tail.0.store(position, Ordering::Release);
@@ -686,6 +687,17 @@ mod tests {
             stack_frames: 0,
             stack_why: 0,
         }
+    }
+
+    /// Each taken event with the return addresses taken with it.
+    fn events_with_frames(taken: &[Taken], frames: &[u64]) -> Vec<(RawEvent, Vec<u64>)> {
+        taken
+            .iter()
+            .map(|t| {
+                let count = usize::from(t.raw.stack_frames);
+                (t.raw, frames[t.frames_at..t.frames_at + count].to_vec())
+            })
+            .collect()
     }
 
     fn session(stall_limit: Duration) -> &'static Session {
@@ -826,15 +838,9 @@ mod tests {
                 .unwrap();
             assert_eq!(buffer.take(usize::MAX, &mut taken, &mut frames), 2);
         }
-        let with_frames: Vec<(u64, Vec<u64>)> = taken
-            .iter()
-            .map(|t| {
-                let count = t.raw.stack_frames as usize;
-                (
-                    t.raw.size_bytes,
-                    frames[t.frames_at..t.frames_at + count].to_vec(),
-                )
-            })
+        let with_frames: Vec<(u64, Vec<u64>)> = events_with_frames(&taken, &frames)
+            .into_iter()
+            .map(|(raw, frames)| (raw.size_bytes, frames))
             .collect();
         for round in 0..5u64 {
             assert_eq!(with_frames[round as usize * 2], (round, vec![]));
@@ -898,14 +904,7 @@ mod tests {
             pushed.push((event(round), vec![]));
             assert_eq!(buffer.take(usize::MAX, &mut taken, &mut frames), 2);
         }
-        let read: Vec<(RawEvent, Vec<u64>)> = taken
-            .iter()
-            .map(|t| {
-                let count = t.raw.stack_frames as usize;
-                (t.raw, frames[t.frames_at..t.frames_at + count].to_vec())
-            })
-            .collect();
-        assert_eq!(read, pushed);
+        assert_eq!(events_with_frames(&taken, &frames), pushed);
         // 9 rounds of 3 to 5 slots went round the 8-slot ring four times.
         assert!(buffer.producer.0.head.load(Ordering::Relaxed) > 4 * buffer.capacity);
         assert!(buffer.drained());

@@ -230,8 +230,7 @@ const EVENT_RING: usize = 1024;
 /// `examples/clock_accuracy.rs` went from reading 2.6 ns slow to 1.2 ns.
 fn measure_offset_ns(source: TickSource, ns_per_tick: f64, pairs: usize) -> f64 {
     // Written round a small ring, as the allocation path writes its buffer.
-    let mut events =
-        vec![probe_event(Kind::Alloc, 0, 0, std::ptr::null_mut()).slot(false); EVENT_RING];
+    let mut events = vec![probe_event(Kind::Alloc, 0, 0, std::ptr::null_mut()).slot(); EVENT_RING];
     let mut offsets_ns: Vec<f64> = (0..OFFSET_ROUNDS)
         .map(|_| {
             let pairs = pairs / OFFSET_ROUNDS;
@@ -248,12 +247,12 @@ fn measure_offset_ns(source: TickSource, ns_per_tick: f64, pairs: usize) -> f64 
                 let ptr = unsafe { System.alloc(PROBE) };
                 let middle = source.now_ticks();
                 let alloc = probe_event(Kind::Alloc, start, middle, ptr);
-                events[2 * i % EVENT_RING] = alloc.slot(false);
+                events[2 * i % EVENT_RING] = alloc.slot();
                 // SAFETY: as above.
                 unsafe { System.dealloc(black_box(ptr), PROBE) };
                 let end = source.now_ticks();
                 let dealloc = probe_event(Kind::Dealloc, middle, end, ptr);
-                events[(2 * i + 1) % EVENT_RING] = dealloc.slot(false);
+                events[(2 * i + 1) % EVENT_RING] = dealloc.slot();
                 windows.push(alloc.latency_ticks);
                 windows.push(dealloc.latency_ticks);
             }

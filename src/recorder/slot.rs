@@ -89,9 +89,9 @@ impl RawEvent {
             || (self.size_bytes | self.latency_ticks) > u64::from(u32::MAX)
     }
 
-    /// Its first slot; `wide` is [`is_wide`](RawEvent::is_wide).
+    /// Its first slot, flagged when a [`Wide`] slot follows.
     #[inline(always)]
-    pub(crate) fn slot(&self, wide: bool) -> Slot {
+    pub(crate) fn slot(&self) -> Slot {
         Slot {
             start_ticks: self.start_ticks,
             addr: self.addr,
@@ -100,7 +100,7 @@ impl RawEvent {
             latency_ticks: self.latency_ticks as u32,
             generation: self.generation,
             align_log2: self.align_log2,
-            kind: self.kind | if wide { WIDE } else { 0 },
+            kind: self.kind | if self.is_wide() { WIDE } else { 0 },
             stack_frames: self.stack_frames,
             stack_why: self.stack_why,
         }
@@ -123,12 +123,6 @@ impl Slot {
     #[inline(always)]
     pub(crate) fn is_wide(&self) -> bool {
         self.kind & WIDE != 0
-    }
-
-    /// Return addresses in the slots that follow.
-    #[inline(always)]
-    pub(crate) fn stack_frames(&self) -> u8 {
-        self.stack_frames
     }
 
     /// The event written as this slot and, if [`is_wide`](Slot::is_wide),
@@ -185,7 +179,7 @@ mod tests {
     /// Writes `event` as the buffer does and reads it back.
     fn round_trip(event: &RawEvent) -> (RawEvent, bool) {
         let wide = event.is_wide();
-        let first = event.slot(wide);
+        let first = event.slot();
         assert_eq!(first.is_wide(), wide);
         let second = wide.then(|| event.wide());
         (first.event(second.as_ref()), wide)
