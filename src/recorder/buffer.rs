@@ -183,6 +183,9 @@ pub(crate) struct Session {
     pub stall_limit: Duration,
     /// When to capture call stacks.
     pub stacks: StackPolicy,
+    /// How many buffers the allocating threads may spill into, all together,
+    /// while the buffers they filled wait for the drain.
+    pub spill_buffers: u32,
     /// The CPU has PREFETCHW: producers ask for the line they will write
     /// next before they get there.
     prefetch_for_writing: bool,
@@ -198,6 +201,7 @@ struct Counters {
     wait_ns: AtomicU64,
     waits: AtomicU64,
     dropped: AtomicU64,
+    spills: AtomicU64,
 }
 
 /// The slow path's counters at the end of a recording.
@@ -206,6 +210,7 @@ pub(crate) struct WaitTotals {
     pub wait_ns: u64,
     pub waits: u64,
     pub dropped: u64,
+    pub spills: u64,
 }
 
 impl Session {
@@ -215,6 +220,7 @@ impl Session {
         capacity: usize,
         stall_limit: Duration,
         stacks: StackPolicy,
+        spill_buffers: u32,
     ) -> &'static Session {
         // The caller holds the re-entry guard: this Box is not recorded.
         Box::leak(Box::new(Session {
@@ -223,6 +229,7 @@ impl Session {
             capacity,
             stall_limit,
             stacks,
+            spill_buffers,
             prefetch_for_writing: cpu_prefetches_for_writing(),
             closed: AtomicBool::new(false),
             drain: OnceLock::new(),
@@ -236,7 +243,7 @@ impl Session {
     }
 
     /// Wakes the drain if it sleeps. Takes no lock and does not allocate.
-    fn wake_drain(&self) {
+    pub(crate) fn wake_drain(&self) {
         if let Some(drain) = self.drain.get() {
             drain.unpark();
         }
@@ -246,7 +253,7 @@ impl Session {
         self.closed.store(true, Ordering::Release);
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
@@ -256,12 +263,18 @@ impl Session {
         self.counters.0.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a thread moving on to a spill buffer.
+    pub(crate) fn count_spill(&self) {
+        self.counters.0.spills.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn wait_totals(&self) -> WaitTotals {
         let counters = &self.counters.0;
         WaitTotals {
             wait_ns: counters.wait_ns.load(Ordering::Relaxed),
             waits: counters.waits.load(Ordering::Relaxed),
             dropped: counters.dropped.load(Ordering::Relaxed),
+            spills: counters.spills.load(Ordering::Relaxed),
         }
     }
 }
@@ -275,6 +288,29 @@ pub(crate) enum Refused {
     Dropped,
 }
 
+/// What a full buffer's owner calls for a spill buffer (see
+/// `State::spill`): given the recording and the full buffer, it makes a
+/// spill buffer the thread's buffer and returns it, or `None`. Copied into
+/// the slow path, so that only what it captures (the allocator's state)
+/// travels there.
+pub(crate) trait Spill:
+    Fn(&Session, &'static ThreadBuffer) -> Option<&'static ThreadBuffer> + Copy
+{
+}
+
+impl<F> Spill for F where
+    F: Fn(&Session, &'static ThreadBuffer) -> Option<&'static ThreadBuffer> + Copy
+{
+}
+
+/// Where a full buffer's owner writes its next event.
+enum Room {
+    /// In the same buffer: the drain has made room.
+    Here,
+    /// In a spill buffer, now the thread's buffer.
+    Elsewhere(&'static ThreadBuffer),
+}
+
 /// Who owns a buffer and what its events are labelled with.
 struct Owner {
     /// The owning thread's kernel id; 0 while the buffer is free.
@@ -285,6 +321,15 @@ struct Owner {
     /// While `tail` still equals it, a full buffer drops at once instead of
     /// waiting out the stall limit again.
     stalled_at: AtomicU64,
+    /// Set when the owner has moved on to a spill buffer: the owner writes
+    /// here no more, and nobody may take the buffer until the drain has
+    /// emptied it and given it back.
+    retired: AtomicBool,
+    /// The buffer this one's events follow (the one its owner filled before
+    /// spilling into this one), until the drain has emptied that one; null
+    /// otherwise. Only the owner sets it, before its first event here; only
+    /// the drain clears it.
+    continues: AtomicPtr<ThreadBuffer>,
 }
 
 /// The owner's side of a buffer, on one cache line.
@@ -350,6 +395,8 @@ impl ThreadBuffer {
                 tid: AtomicU32::new(tid),
                 thread: AtomicU32::new(thread),
                 stalled_at: AtomicU64::new(u64::MAX),
+                retired: AtomicBool::new(false),
+                continues: AtomicPtr::new(std::ptr::null_mut()),
             }),
             next: AtomicPtr::new(std::ptr::null_mut()),
             slots,
@@ -402,6 +449,48 @@ impl ThreadBuffer {
         self.owner.0.tid.store(0, Ordering::Release);
     }
 
+    /// True while the buffer is part of a spill: retired by its owner, or
+    /// following a retired buffer the drain has not emptied yet. Such a
+    /// buffer is never taken by another thread.
+    pub(crate) fn in_spill(&self) -> bool {
+        let owner = &self.owner.0;
+        owner.retired.load(Ordering::Acquire) || !owner.continues.load(Ordering::Acquire).is_null()
+    }
+
+    /// Owner side, before its first event here: this buffer's events follow
+    /// those of `full`, which the owner writes no more.
+    pub(crate) fn spill_from(&self, full: &'static ThreadBuffer) {
+        // The thread's count of calls to the next sampled stack goes on here.
+        let until_sample = &full.producer.0.until_sample;
+        (self.producer.0.until_sample)
+            .store(until_sample.load(Ordering::Relaxed), Ordering::Relaxed);
+        full.owner.0.retired.store(true, Ordering::Release);
+        self.owner
+            .0
+            .continues
+            .store(std::ptr::from_ref(full).cast_mut(), Ordering::Release);
+    }
+
+    /// Drain side: the retired buffer this one's events follow, if the drain
+    /// has not yet let it go.
+    pub(crate) fn continues(&self) -> Option<&'static ThreadBuffer> {
+        let before = self.owner.0.continues.load(Ordering::Acquire);
+        // SAFETY: only `&'static ThreadBuffer`s are stored.
+        unsafe { before.as_ref() }
+    }
+
+    /// Drain side, once the buffer this one continues is empty: unlinks it
+    /// and makes it free for any thread. Its owner writes it no more.
+    pub(crate) fn let_go_of_continued(&self, before: &ThreadBuffer) {
+        let before_owner = &before.owner.0;
+        before_owner.retired.store(false, Ordering::Relaxed);
+        before_owner.tid.store(0, Ordering::Release);
+        self.owner
+            .0
+            .continues
+            .store(std::ptr::null_mut(), Ordering::Release);
+    }
+
     pub(crate) fn next(&self) -> *mut ThreadBuffer {
         self.next.load(Ordering::Acquire)
     }
@@ -416,24 +505,31 @@ impl ThreadBuffer {
         unsafe { self.slots.add((position & (self.capacity - 1)) as usize) }
     }
 
-    /// Owner side: adds an event. While the buffer is full it waits for the
-    /// drain, unless the drain has made no progress for the stall limit:
-    /// then the event is dropped (and counted), so an allocating thread never
-    /// waits forever.
+    /// Owner side: adds an event. When the buffer is full the event goes
+    /// to a spill buffer, if `spill` gives one (it also makes that the
+    /// thread's buffer); else the owner waits for the drain, unless the
+    /// drain has made no progress for the stall limit: then the event is
+    /// dropped (and counted), so an allocating thread never waits forever.
     #[inline(always)]
-    pub(crate) fn push(&self, session: &Session, event: RawEvent) -> Result<(), Refused> {
-        self.push_with_frames(session, event, &[])
+    pub(crate) fn push(
+        &'static self,
+        session: &Session,
+        event: RawEvent,
+        spill: impl Spill,
+    ) -> Result<(), Refused> {
+        self.push_with_frames(session, event, &[], spill)
     }
 
     /// Owner side: adds an event and the return addresses of its call stack
     /// (as many as the buffer can ever hold: see [`max_frames`](Self::max_frames)),
-    /// all published at once.
+    /// all published at once. A full buffer is handled as in [`push`](Self::push).
     #[inline(always)]
     pub(crate) fn push_with_frames(
-        &self,
+        &'static self,
         session: &Session,
-        mut event: RawEvent,
+        event: RawEvent,
         frames: &[u64],
+        spill: impl Spill,
     ) -> Result<(), Refused> {
         let wide = event.is_wide();
         // An event without a stack (every event but a few) skips the limit,
@@ -444,11 +540,26 @@ impl ThreadBuffer {
             &frames[..frames.len().min(self.max_frames(wide))]
         };
         let slots = slots_for(wide, frames.len());
-        let producer = &self.producer.0;
-        let head = producer.head.load(Ordering::Relaxed);
-        if head + slots > producer.room_until.load(Ordering::Relaxed) {
-            self.make_room(session, head, slots)?;
+        let mut buffer = self;
+        let mut head = buffer.producer.0.head.load(Ordering::Relaxed);
+        while head + slots > buffer.producer.0.room_until.load(Ordering::Relaxed) {
+            match buffer.make_room(session, head, slots, spill)? {
+                Room::Here => break,
+                // A spill buffer has room: the drain has emptied it.
+                Room::Elsewhere(next) => buffer = next,
+            }
+            head = buffer.producer.0.head.load(Ordering::Relaxed);
         }
+        buffer.write(session, head, event, frames);
+        Ok(())
+    }
+
+    /// Owner side: writes `event` and its `frames` at `head`, where the
+    /// drain has made room, and publishes them.
+    #[inline(always)]
+    fn write(&self, session: &Session, head: u64, mut event: RawEvent, frames: &[u64]) {
+        let wide = event.is_wide();
+        let slots = slots_for(wide, frames.len());
         self.prefetch_for_writing(session, head + PREFETCH_SLOTS_AHEAD);
         event.stack_frames = frames.len() as u8;
         // SAFETY: the drain has released these positions (an acquire load of
@@ -473,7 +584,6 @@ impl ThreadBuffer {
             };
         }
         self.producer.0.head.store(head + slots, Ordering::Release);
-        Ok(())
     }
 
     /// Asks for the cache line of slot `position` in the state a write
@@ -524,14 +634,24 @@ impl ThreadBuffer {
         }
     }
 
-    /// Owner side, once past `room_until`: waits if the buffer is full,
-    /// wakes the drain if it is more than half full (looking again after
-    /// another eighth), and moves `room_until` on.
+    /// Owner side, once past `room_until`: if the buffer is full, moves on
+    /// to the buffer `spill` gives or else waits; wakes the drain if the
+    /// buffer is more than half full (looking again after another eighth),
+    /// and moves `room_until` on.
     #[cold]
     #[inline(never)]
-    fn make_room(&self, session: &Session, head: u64, slots: u64) -> Result<(), Refused> {
+    fn make_room(
+        &'static self,
+        session: &Session,
+        head: u64,
+        slots: u64,
+        spill: impl Spill,
+    ) -> Result<Room, Refused> {
         let mut tail = self.tail.0.load(Ordering::Acquire);
         if head + slots - tail > self.capacity {
+            if let Some(next) = spill(session, self) {
+                return Ok(Room::Elsewhere(next));
+            }
             self.wait_for_room(session, head, slots)?;
             tail = self.tail.0.load(Ordering::Acquire);
         }
@@ -546,7 +666,7 @@ impl ThreadBuffer {
             .0
             .room_until
             .store(room_until, Ordering::Relaxed);
-        Ok(())
+        Ok(Room::Here)
     }
 
     #[cold]
@@ -602,11 +722,17 @@ impl ThreadBuffer {
     /// Drain side: copies out about `max` published events (never half of
     /// an event with its stack), in order, with the thread number they belong
     /// to, appending stacks' return addresses to `frames`; releases their
-    /// slots. Returns how many events it copied.
+    /// slots. Returns how many events it copied: none while the buffer
+    /// continues a spilled one.
     pub(crate) fn take(&self, max: usize, into: &mut Vec<Taken>, frames: &mut Vec<u64>) -> usize {
         let tail = self.tail.0.load(Ordering::Acquire);
         let head = self.producer.0.head.load(Ordering::Acquire);
-        // Read after `head`: an owner labels the buffer before its first event.
+        // Read after `head`, as an owner sets them before its first event:
+        // the buffer it spilled from, whose events come first (see
+        // `State::may_take`), and the label.
+        if self.continues().is_some() {
+            return 0;
+        }
         let thread = self.owner.0.thread.load(Ordering::Relaxed);
         let mut position = tail;
         let mut taken = 0;
@@ -690,6 +816,10 @@ mod tests {
     }
 
     /// Each taken event with the return addresses taken with it.
+    fn no_spill(_: &Session, _: &'static ThreadBuffer) -> Option<&'static ThreadBuffer> {
+        None
+    }
+
     fn events_with_frames(taken: &[Taken], frames: &[u64]) -> Vec<(RawEvent, Vec<u64>)> {
         taken
             .iter()
@@ -701,7 +831,14 @@ mod tests {
     }
 
     fn session(stall_limit: Duration) -> &'static Session {
-        Session::leak_new(1, TickSource::Monotonic, 2, stall_limit, StackPolicy::OFF)
+        Session::leak_new(
+            1,
+            TickSource::Monotonic,
+            2,
+            stall_limit,
+            StackPolicy::OFF,
+            0,
+        )
     }
 
     #[test]
@@ -709,12 +846,12 @@ mod tests {
         let buffer = ThreadBuffer::leak_new(0, 4, 99, 7).unwrap();
         let session = session(Duration::from_secs(1));
         for size in 0..3 {
-            assert_eq!(buffer.push(session, event(size)), Ok(()));
+            assert_eq!(buffer.push(session, event(size), no_spill), Ok(()));
         }
         let mut taken = Vec::new();
         let mut frames = Vec::new();
         assert_eq!(buffer.take(2, &mut taken, &mut frames), 2);
-        assert_eq!(buffer.push(session, event(3)), Ok(()));
+        assert_eq!(buffer.push(session, event(3), no_spill), Ok(()));
         assert_eq!(buffer.take(10, &mut taken, &mut frames), 2);
         let sizes: Vec<(u64, u32)> = taken.iter().map(|t| (t.raw.size_bytes, t.thread)).collect();
         assert_eq!(sizes, [(0, 7), (1, 7), (2, 7), (3, 7)]);
@@ -734,14 +871,14 @@ mod tests {
         });
         session.set_drain(drain.thread().clone());
         for size in 0..32 {
-            assert_eq!(buffer.push(session, event(size)), Ok(()));
+            assert_eq!(buffer.push(session, event(size), no_spill), Ok(()));
         }
         std::thread::sleep(Duration::from_millis(50));
         assert!(
             !WOKEN.load(Ordering::Acquire),
             "half full: the drain is left to its own schedule"
         );
-        assert_eq!(buffer.push(session, event(32)), Ok(()));
+        assert_eq!(buffer.push(session, event(32), no_spill), Ok(()));
         let start = std::time::Instant::now();
         while !WOKEN.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(1));
@@ -763,7 +900,7 @@ mod tests {
         let session = session(Duration::from_secs(10));
         let producer = std::thread::spawn(move || {
             for size in 0..1000 {
-                assert_eq!(buffer.push(session, event(size)), Ok(()));
+                assert_eq!(buffer.push(session, event(size), no_spill), Ok(()));
             }
         });
         let mut taken = Vec::new();
@@ -786,17 +923,23 @@ mod tests {
     fn a_stalled_drain_makes_the_owner_drop_after_the_limit_then_recover() {
         let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
         let session = session(Duration::from_millis(50));
-        assert_eq!(buffer.push(session, event(0)), Ok(()));
-        assert_eq!(buffer.push(session, event(1)), Ok(()));
+        assert_eq!(buffer.push(session, event(0), no_spill), Ok(()));
+        assert_eq!(buffer.push(session, event(1), no_spill), Ok(()));
         let start = Instant::now();
-        assert_eq!(buffer.push(session, event(2)), Err(Refused::Dropped));
+        assert_eq!(
+            buffer.push(session, event(2), no_spill),
+            Err(Refused::Dropped)
+        );
         let waited = start.elapsed();
         assert!(
             waited >= Duration::from_millis(50) && waited < Duration::from_secs(5),
             "the owner waits out the stall limit, no more: {waited:?}"
         );
         let start = Instant::now();
-        assert_eq!(buffer.push(session, event(3)), Err(Refused::Dropped));
+        assert_eq!(
+            buffer.push(session, event(3), no_spill),
+            Err(Refused::Dropped)
+        );
         assert!(
             start.elapsed() < Duration::from_millis(40),
             "while the stall lasts, a full buffer drops at once"
@@ -805,7 +948,7 @@ mod tests {
         let mut taken = Vec::new();
         let mut frames = Vec::new();
         assert_eq!(buffer.take(1, &mut taken, &mut frames), 1);
-        assert_eq!(buffer.push(session, event(4)), Ok(()));
+        assert_eq!(buffer.push(session, event(4), no_spill), Ok(()));
         buffer.take(10, &mut taken, &mut frames);
         let sizes: Vec<u64> = taken.iter().map(|t| t.raw.size_bytes).collect();
         assert_eq!(sizes, [0, 1, 4]);
@@ -815,9 +958,9 @@ mod tests {
     fn a_closed_recording_releases_a_waiting_owner() {
         let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
         let session = session(Duration::from_secs(60));
-        buffer.push(session, event(0)).unwrap();
-        buffer.push(session, event(1)).unwrap();
-        let waiter = std::thread::spawn(move || buffer.push(session, event(2)));
+        buffer.push(session, event(0), no_spill).unwrap();
+        buffer.push(session, event(1), no_spill).unwrap();
+        let waiter = std::thread::spawn(move || buffer.push(session, event(2), no_spill));
         std::thread::sleep(Duration::from_millis(20));
         session.close();
         assert_eq!(waiter.join().unwrap(), Err(Refused::Closed));
@@ -831,10 +974,10 @@ mod tests {
         let mut frames = Vec::new();
         let stack: Vec<u64> = (100..109).collect();
         for round in 0..5u64 {
-            buffer.push(session, event(round)).unwrap();
+            buffer.push(session, event(round), no_spill).unwrap();
             let frames_here = &stack[..(round as usize * 2 + 1).min(stack.len())];
             buffer
-                .push_with_frames(session, event(round + 100), frames_here)
+                .push_with_frames(session, event(round + 100), frames_here, no_spill)
                 .unwrap();
             assert_eq!(buffer.take(usize::MAX, &mut taken, &mut frames), 2);
         }
@@ -855,7 +998,9 @@ mod tests {
         let buffer = ThreadBuffer::leak_new(0, 2, 99, 1).unwrap();
         let session = session(Duration::from_secs(10));
         let stack: Vec<u64> = (1..=40).collect();
-        buffer.push_with_frames(session, event(7), &stack).unwrap();
+        buffer
+            .push_with_frames(session, event(7), &stack, no_spill)
+            .unwrap();
         let mut taken = Vec::new();
         let mut frames = Vec::new();
         assert_eq!(buffer.take(10, &mut taken, &mut frames), 1);
@@ -866,7 +1011,9 @@ mod tests {
             kind: Kind::Realloc as u8,
             ..event(8)
         };
-        buffer.push_with_frames(session, realloc, &stack).unwrap();
+        buffer
+            .push_with_frames(session, realloc, &stack, no_spill)
+            .unwrap();
         assert_eq!(buffer.take(10, &mut taken, &mut frames), 1);
         assert_eq!(taken[1].raw, realloc);
         assert_eq!(frames.len(), FRAMES_PER_SLOT);
@@ -892,8 +1039,10 @@ mod tests {
                 ..event(0)
             };
             let frames_here = &stack[..round as usize % 7];
-            buffer.push_with_frames(session, wide, frames_here).unwrap();
-            buffer.push(session, event(round)).unwrap();
+            buffer
+                .push_with_frames(session, wide, frames_here, no_spill)
+                .unwrap();
+            buffer.push(session, event(round), no_spill).unwrap();
             pushed.push((
                 RawEvent {
                     stack_frames: frames_here.len() as u8,

@@ -172,7 +172,9 @@ pub(crate) fn run<S: Sink>(
         frames.clear();
         let mut threads = 0;
         for buffer in state.buffers() {
-            if buffer.take(SWEEP_EVENTS_PER_BUFFER, &mut taken, &mut frames) > 0 {
+            if state.may_take(buffer)
+                && buffer.take(SWEEP_EVENTS_PER_BUFFER, &mut taken, &mut frames) > 0
+            {
                 threads += 1;
             }
         }

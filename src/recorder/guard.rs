@@ -87,6 +87,13 @@ impl Guard {
     }
 }
 
+/// Makes `buffer` the calling thread's buffer for the rest of the
+/// recording it was taken for (a spill buffer). False if the thread's
+/// thread-locals are gone.
+pub(crate) fn switch_buffer(buffer: &'static ThreadBuffer) -> bool {
+    LOCAL.try_with(|local| local.buffer.set(buffer)).is_ok()
+}
+
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {

@@ -39,8 +39,8 @@ pub use drain::Sink;
 pub use event::{Event, Kind, StackRef, UnknownKind};
 pub use guard::{thread_number, without_recording};
 pub use session::{
-    Config, DEFAULT_CAPACITY_EVENTS, DEFAULT_STALL_LIMIT, FinishError, Finished, Recording,
-    StartError,
+    Config, DEFAULT_CAPACITY_EVENTS, DEFAULT_SPILL_BUFFERS, DEFAULT_STALL_LIMIT, FinishError,
+    Finished, Recording, StartError,
 };
 
 use guard::Guard;
@@ -123,16 +123,17 @@ impl<A> ReportingAllocator<A> {
             stack_frames: 0,
             stack_why,
         };
+        let spill = |session: &_, full| self.state.spill(session, full);
         let why = stack::reasons(session, buffer, kind, latency_ticks);
         if why != 0 {
             // Still inside the guard: whatever the unwinder allocates passes
             // through unrecorded.
-            let _ = stack::push_with_stack(buffer, session, event(why));
+            let _ = stack::push_with_stack(buffer, session, event(why), spill);
             return ptr;
         }
         // A refused event is counted (dropped) or belongs to no recording
         // (closed): either way the call itself has succeeded.
-        let _ = buffer.push(session, event(0));
+        let _ = buffer.push(session, event(0), spill);
         ptr
     }
 }

@@ -20,7 +20,9 @@ use super::state::State;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Slots of 32 bytes in each thread's buffer (rounded up to a power of
-    /// two, at least 2); a thread whose buffer is full waits for the drain.
+    /// two, at least 2); a thread whose buffer is full moves on to a spill
+    /// buffer ([`spill_buffers`](Config::spill_buffers)) or else waits for
+    /// the drain.
     /// An event takes one slot; a realloc, or a call of 4 GiB or more or
     /// slower than 2^32 ticks, takes two. Reserved when a thread first
     /// records: the default 131,072 take 4 MiB a thread (of huge pages on
@@ -43,7 +45,20 @@ pub struct Config {
     /// alloc_zeroed, realloc) of each thread: a sample of where allocations
     /// come from. `None`, the default, samples none.
     pub stacks_every: Option<NonZeroU64>,
+    /// How many full buffers may wait for the drain at once, all threads
+    /// together, while their threads go on in spill buffers of the same
+    /// size (free ones reused, else new ones, kept for reuse). A thread
+    /// whose buffer is full when that many already wait, waits for the
+    /// drain itself. Each thread's events still reach the sink in order.
+    /// Spill buffers cost memory only when the drain falls a whole buffer
+    /// behind: a busy neighbour took its core, a sink paused. 0 never spills.
+    pub spill_buffers: u32,
 }
+
+/// The default [`Config::spill_buffers`]: a drain that loses its core for
+/// three buffers' worth of events (about 11 ms of the default run's bursts)
+/// before anyone waits, at up to 8 MiB more memory while it happens.
+pub const DEFAULT_SPILL_BUFFERS: u32 = 2;
 
 /// The default [`Config::capacity_events`]: room for the bursts of a real
 /// program. The default run makes 0.8 million events a second on average
@@ -67,6 +82,7 @@ impl Default for Config {
             stall_limit: DEFAULT_STALL_LIMIT,
             stacks_over: None,
             stacks_every: None,
+            spill_buffers: DEFAULT_SPILL_BUFFERS,
         }
     }
 }
@@ -158,6 +174,9 @@ pub struct Finished<S> {
     pub wait_ns: u64,
     /// How many times a thread had to wait.
     pub waits: u64,
+    /// How many times a thread whose buffer was full went on in a spill
+    /// buffer instead of waiting.
+    pub spills: u64,
     /// The clock and its calibration.
     pub calibration: Calibration,
     /// The first error the sink returned, if any: from then on it got no events.
@@ -201,6 +220,7 @@ pub(crate) fn start<S: Sink>(
         capacity,
         config.stall_limit,
         stacks,
+        config.spill_buffers,
     );
     let drain_control = DrainControl::new();
     // The drain must never record itself, not even the standard library's
@@ -301,6 +321,7 @@ impl<S: Sink> Recording<S> {
             events_dropped: totals.dropped,
             wait_ns: totals.wait_ns,
             waits: totals.waits,
+            spills: totals.spills,
             calibration: self.calibration,
             sink_error,
             wall_s,

@@ -6,7 +6,7 @@
 //! Turning addresses into names happens off the allocation path, in the sink.
 
 use super::Kind;
-use super::buffer::{Refused, Session, ThreadBuffer};
+use super::buffer::{Refused, Session, Spill, ThreadBuffer};
 use super::slot::{RawEvent, STACK_SAMPLED, STACK_SLOW};
 
 /// The most return addresses taken from one stack, the recorder's own
@@ -42,13 +42,14 @@ pub(crate) fn reasons(
 #[cold]
 #[inline(never)]
 pub(crate) fn push_with_stack(
-    buffer: &ThreadBuffer,
+    buffer: &'static ThreadBuffer,
     session: &Session,
     event: RawEvent,
+    spill: impl Spill,
 ) -> Result<(), Refused> {
     let mut frames = [0u64; MAX_FRAMES];
     let count = walk(&mut frames);
-    buffer.push_with_frames(session, event, &frames[..count])
+    buffer.push_with_frames(session, event, &frames[..count], spill)
 }
 
 /// Fills `frames` with the calling thread's return addresses, innermost

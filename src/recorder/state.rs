@@ -1,10 +1,11 @@
 //! The state a reporting allocator shares between its allocation path and
 //! its control side: the running recording, and every thread's buffer.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::buffer::{Session, ThreadBuffer};
+use super::guard;
 
 /// Const-constructible, so the allocator can be a `static`.
 pub(crate) struct State {
@@ -16,6 +17,9 @@ pub(crate) struct State {
     /// Taken only by `start` and `finish`: never on the allocation path, so an
     /// allocating thread can never hold it while another waits inside `alloc`.
     control: Mutex<Control>,
+    /// Buffers retired by a thread that spilled, not yet emptied by the
+    /// drain: at most the recording's `spill_buffers`.
+    spilled: AtomicU32,
     /// Set once the state is in the fork handler's list.
     registered: AtomicBool,
     /// The next state in that list.
@@ -32,6 +36,7 @@ impl State {
             session: AtomicPtr::new(std::ptr::null_mut()),
             buffers: AtomicPtr::new(std::ptr::null_mut()),
             control: Mutex::new(Control { recording: false }),
+            spilled: AtomicU32::new(0),
             registered: AtomicBool::new(false),
             next: AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -93,14 +98,30 @@ impl State {
             current.release();
         }
         // One we left when recording through another allocator.
-        if let Some(buffer) = self
-            .buffers()
-            .find(|buffer| ours(buffer) && buffer.capacity() == session.capacity)
-        {
+        if let Some(buffer) = self.buffers().find(|buffer| {
+            ours(buffer) && !buffer.in_spill() && buffer.capacity() == session.capacity
+        }) {
             return Some(buffer);
         }
+        self.claim_or_make(session.capacity, tid, thread, None)
+    }
+
+    /// A buffer of `capacity` slots for thread `tid` (number `thread`),
+    /// other than `besides`: a free one, else one whose owner has exited and
+    /// which is drained, else a new one. `None` only if the system has no
+    /// memory for a new one.
+    fn claim_or_make(
+        &self,
+        capacity: usize,
+        tid: u32,
+        thread: u32,
+        besides: Option<&ThreadBuffer>,
+    ) -> Option<&'static ThreadBuffer> {
         for buffer in self.buffers() {
-            if buffer.capacity() != session.capacity {
+            if buffer.capacity() != capacity
+                || buffer.in_spill()
+                || besides.is_some_and(|besides| std::ptr::eq(besides, buffer))
+            {
                 continue;
             }
             let owner = buffer.owner_tid();
@@ -112,7 +133,8 @@ impl State {
                 return Some(buffer);
             }
         }
-        let buffer = ThreadBuffer::leak_new(here, session.capacity, tid, thread)?;
+        let here = std::ptr::from_ref(self) as usize;
+        let buffer = ThreadBuffer::leak_new(here, capacity, tid, thread)?;
         let this = std::ptr::from_ref(buffer).cast_mut();
         let mut head = self.buffers.load(Ordering::Acquire);
         loop {
@@ -127,6 +149,62 @@ impl State {
                 Err(now) => head = now,
             }
         }
+    }
+
+    /// Owner side, when the calling thread's buffer `full` is full: a spill
+    /// buffer, made the thread's buffer, whose events the drain takes only
+    /// once it has emptied `full`. `None` (so the thread waits) when the
+    /// recording has ended, when `spill_buffers` filled buffers already wait
+    /// for the drain, or when there is no memory. Runs inside the re-entry
+    /// guard.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn spill(
+        &self,
+        session: &Session,
+        full: &'static ThreadBuffer,
+    ) -> Option<&'static ThreadBuffer> {
+        if session.is_closed() {
+            return None;
+        }
+        self.spilled
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |spilled| {
+                (spilled < session.spill_buffers).then_some(spilled + 1)
+            })
+            .ok()?;
+        let next = self
+            // Not `full` itself, which the drain may have emptied since.
+            .claim_or_make(session.capacity, current_tid(), full.thread(), Some(full))
+            .filter(|next| {
+                guard::switch_buffer(next) || {
+                    next.release();
+                    false
+                }
+            });
+        let Some(next) = next else {
+            self.spilled.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        };
+        next.spill_from(full);
+        session.count_spill();
+        session.wake_drain();
+        Some(next)
+    }
+
+    /// Drain side: whether `buffer`'s events may be taken now. A spill
+    /// buffer's events wait until the drain has emptied the buffer its
+    /// thread filled before it; that one is then let go, free for any
+    /// thread.
+    pub(crate) fn may_take(&self, buffer: &ThreadBuffer) -> bool {
+        let Some(before) = buffer.continues() else {
+            return true;
+        };
+        if !before.drained() || before.continues().is_some() {
+            return false;
+        }
+        buffer.let_go_of_continued(before);
+        self.spilled.fetch_sub(1, Ordering::AcqRel);
+        true
     }
 
     /// Marks the state as in the fork handler's list; true if it already was.
