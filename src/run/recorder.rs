@@ -252,6 +252,7 @@ impl Inner {
                 run.events_dropped = finished.events_dropped;
                 run.wait_ns = finished.wait_ns;
                 run.waits = finished.waits;
+                run.spills = finished.spills;
                 run.timer_floor_ns = finished.calibration.resolution_ns;
                 run.timer_offset_ns = finished.calibration.offset_ns;
                 run.clock = finished.calibration.source.name().to_owned();

@@ -48,6 +48,10 @@ pub struct RunSummary {
     pub wait_ns: u64,
     /// How many times an allocating thread waited for the drain.
     pub waits: u64,
+    /// How many times an allocating thread whose buffer was full went on in
+    /// a spill buffer instead of waiting.
+    #[serde(default)]
+    pub spills: u64,
     /// The clock's resolution: the most common non-zero interval between two
     /// back-to-back reads, in ns. Latencies are measured in steps of it.
     pub timer_floor_ns: f64,

@@ -70,8 +70,9 @@ pub struct Opts {
     pub no_record: bool,
 
     /// Room in the recorder's buffer of each recording thread, in 32-byte
-    /// slots, before the thread waits for the drain (1 to 16777216). An event
-    /// takes one slot, a realloc two.
+    /// slots (1 to 16777216). An event takes one slot, a realloc two. A
+    /// thread whose buffer is full goes on in a spill buffer
+    /// (--spill-buffers), or else waits for the drain.
     #[arg(
         long,
         value_name = "N",
@@ -79,6 +80,18 @@ pub struct Opts {
         value_parser = parse_buffer_events
     )]
     pub buffer_events: usize,
+
+    /// How many full buffers may wait for the drain at once (all threads
+    /// together) while their threads go on in spill buffers of the same
+    /// size; past that a thread waits. Spill buffers take memory only when
+    /// the drain falls a whole buffer behind (0 to 64; 0 never spills).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = heapsnow::recorder::DEFAULT_SPILL_BUFFERS,
+        value_parser = clap::value_parser!(u32).range(0..=64)
+    )]
+    pub spill_buffers: u32,
 
     /// Capture the call stack of every allocator call that takes at least
     /// this long (500ns, 10us, 1.5ms...): written to slow-stacks.folded
@@ -138,6 +151,7 @@ pub struct Config {
     pub out: PathBuf,
     pub record: bool,
     pub buffer_events: usize,
+    pub spill_buffers: u32,
     pub stacks_over: Option<Duration>,
     pub stacks_every: Option<NonZeroU64>,
     pub quiet: bool,
@@ -167,6 +181,7 @@ impl Opts {
             out: self.out,
             record: !self.no_record,
             buffer_events: self.buffer_events,
+            spill_buffers: self.spill_buffers,
             stacks_over: self.stacks_over,
             stacks_every: self.stacks_every,
             quiet: self.quiet,

@@ -84,6 +84,7 @@ impl RunRecorder {
         let options = Options {
             config: RecorderConfig {
                 capacity_events: config.buffer_events,
+                spill_buffers: config.spill_buffers,
                 stacks_over: config.stacks_over,
                 stacks_every: config.stacks_every,
                 ..RecorderConfig::default()

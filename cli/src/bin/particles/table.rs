@@ -42,13 +42,14 @@ pub fn render(result: &RunResult) -> String {
         let wait_share = 100.0 * s.run.wait_ns as f64 / (s.run.wall_s * 1e9).max(1.0);
         let _ = writeln!(
             out,
-            "events: {} recorded, {} written ({:.1} per frame); producers waited {:.3} ms in {} waits ({:.3}% of wall time)",
+            "events: {} recorded, {} written ({:.1} per frame); producers waited {:.3} ms in {} waits ({:.3}% of wall time), and spilled {} times",
             n(s.run.events_recorded),
             n(s.run.events_written),
             s.run.events_recorded as f64 / s.frames.max(1) as f64,
             s.run.wait_ns as f64 / 1e6,
             n(s.run.waits),
-            wait_share
+            wait_share,
+            n(s.run.spills)
         );
         let _ = writeln!(
             out,
