@@ -89,10 +89,16 @@ def spread(values, fmt, over="pairs"):
 
 
 def waits(summaries):
-    """The most producer waits in one recorded run, and how many runs waited."""
+    """The most producer waits in one recorded run, and how many runs waited;
+    the same for spills into spill buffers."""
     waited = sum(1 for s in summaries if s["waits"] > 0)
     most = max(s["waits"] for s in summaries)
-    return f"{most} at most in a run; {waited} of {len(summaries)} recorded runs waited"
+    spilled = sum(1 for s in summaries if s.get("spills", 0) > 0)
+    spills = max(s.get("spills", 0) for s in summaries)
+    return (
+        f"{most} at most in a run; {waited} of {len(summaries)} recorded runs waited"
+        f" (spills: {spills} at most in a run, in {spilled} runs)"
+    )
 
 
 def measure(pairs, args, work, with_args=(), without_args=("--no-record",), other=BINARY):
