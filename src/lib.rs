@@ -116,8 +116,10 @@
 //!   (see below).
 //! - **Sinks** run on the drain thread and may allocate, lock and do I/O,
 //!   but must keep up: see [`recorder::Sink`]. When its buffer is full, an
-//!   allocating thread waits for the drain (nothing is lost, and the wait is
-//!   counted apart, never in a latency); if the drain makes no progress for
+//!   allocating thread goes on in a spill buffer while
+//!   [`spill_buffers`](recorder::Config::spill_buffers) full buffers at
+//!   most wait for the drain; past that it waits for the drain (nothing is
+//!   lost, and the wait is counted apart, never in a latency); if the drain makes no progress for
 //!   the [stall limit](recorder::Config::stall_limit) (1 s by default),
 //!   they stop waiting and their events are dropped and counted. A sink's
 //!   error stops delivery (the rest is counted as undelivered); a sink's

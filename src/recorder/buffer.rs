@@ -13,6 +13,13 @@
 //! being torn down. Positions only ever grow, and every event carries the
 //! generation of the recording it was written for, so an event written late
 //! for a recording that has ended is recognised and left out.
+//!
+//! A thread whose buffer is full while the drain is a whole buffer behind
+//! retires it and goes on in a spill buffer (`State::spill`), which
+//! records the buffer it continues. The drain takes nothing from a spill
+//! buffer before it has emptied that one (`State::may_take`), so a thread's
+//! events keep their order; it then frees the retired buffer for any
+//! thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::mem::MaybeUninit;

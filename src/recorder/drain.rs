@@ -22,7 +22,7 @@ use super::state::State;
 /// happens when it breaks them:
 ///
 /// - **Keep up.** While a call is running nothing is delivered; once a
-///   thread's buffer is full, that thread waits. If the drain makes no progress for the
+///   thread's buffer and the spill buffers are full, that thread waits. If the drain makes no progress for the
 ///   recording's [`stall_limit`](super::Config::stall_limit) (a sink blocked on a lock an
 ///   allocating thread holds, a stalled disk or network), waiting threads stop
 ///   waiting: their events are dropped and counted

@@ -7,7 +7,8 @@
 //! call and writes a fixed-size event into the calling thread's own buffer,
 //! reserved outside the global allocator. A drain thread empties every
 //! thread's buffer into a [`Sink`]. When its buffer is full an allocating
-//! thread waits for the drain, so nothing is lost; that wait is
+//! thread goes on in a spill buffer ([`Config::spill_buffers`]), or else
+//! waits for the drain, so nothing is lost; that wait is
 //! counted apart and never folded into a latency. Only if the drain makes no
 //! progress at all for [`Config::stall_limit`] (a sink that blocks) does a
 //! waiting thread stop waiting: its event is dropped and counted, so the
