@@ -179,25 +179,32 @@ struct Padded<T>(T);
 /// What the allocating threads share with the drain about one recording.
 /// Read-only but for the slow path's counters; never freed (a producer may
 /// still hold it after the recording ends), and small.
+///
+/// In declared order (`repr(C)`), so that what every call reads (the
+/// generation, the clock, the prefetch flag, the stack policy) stays on the
+/// struct's first cache line whatever fields are added: with
+/// `spill_buffers`, the compiler's own order had put the clock and the
+/// prefetch flag on the next one.
+#[repr(C)]
 pub(crate) struct Session {
     /// Tells this recording's events from older ones'. Never 0.
     pub generation: u32,
     /// The clock this recording reads.
     pub clock: TickSource,
-    /// Slots of the buffers threads take for this recording.
-    pub capacity: usize,
-    /// How long a producer waits for a drain that makes no progress.
-    pub stall_limit: Duration,
-    /// When to capture call stacks.
-    pub stacks: StackPolicy,
-    /// How many buffers the allocating threads may spill into, all together,
-    /// while the buffers they filled wait for the drain.
-    pub spill_buffers: u32,
     /// The CPU has PREFETCHW: producers ask for the line they will write
     /// next before they get there.
     prefetch_for_writing: bool,
+    /// When to capture call stacks.
+    pub stacks: StackPolicy,
+    /// Slots of the buffers threads take for this recording.
+    pub capacity: usize,
+    /// How many buffers the allocating threads may spill into, all together,
+    /// while the buffers they filled wait for the drain.
+    pub spill_buffers: u32,
     /// Set when the recording ends: waiting producers give up.
     closed: AtomicBool,
+    /// How long a producer waits for a drain that makes no progress.
+    pub stall_limit: Duration,
     /// The drain thread, woken by a producer that finds its buffer full.
     drain: OnceLock<Thread>,
     counters: Padded<Counters>,
