@@ -114,6 +114,14 @@ fn eight_threads_through_a_tiny_buffer_lose_nothing() {
         .map(|(thread, _)| *thread)
         .collect::<std::collections::HashSet<_>>();
     assert_eq!(marker_threads.len(), THREADS);
+    // Both ways a full buffer is dealt with happen here, among threads that
+    // exit: spilling (two full buffers at most wait for the drain, and the
+    // reallocs above show each thread's order kept across them), and
+    // waiting once two already wait.
+    assert!(
+        finished.spills > 0,
+        "a 256-event buffer must make producers spill"
+    );
     assert!(
         finished.waits > 0 && finished.wait_ns > 0,
         "a 256-event buffer must make producers wait"
