@@ -504,8 +504,11 @@ impl ThreadBuffer {
     /// and makes it free for any thread. Its owner writes it no more.
     pub(crate) fn let_go_of_continued(&self, before: &ThreadBuffer) {
         let before_owner = &before.owner.0;
-        before_owner.retired.store(false, Ordering::Relaxed);
+        // Free first, then no longer retired: whoever sees it not retired
+        // sees it free, and cannot claim it from its old owner (that owner
+        // itself, perhaps) just before this store would undo the claim.
         before_owner.tid.store(0, Ordering::Release);
+        before_owner.retired.store(false, Ordering::Release);
         self.owner
             .0
             .continues

@@ -124,6 +124,8 @@ impl State {
             {
                 continue;
             }
+            // Read after `in_spill`: a retired buffer is freed before it is
+            // marked not retired.
             let owner = buffer.owner_tid();
             // Free, or left by an exited thread (perhaps one whose id the
             // kernel has since given to us) and drained.
