@@ -266,3 +266,44 @@ fn threads_that_spill_and_exit_keep_every_event_in_order() {
         assert_in_order(&finished, thread, (n + 1) * MARKER_BYTES, CAPACITY * 3 / 2);
     }
 }
+
+#[test]
+fn many_threads_spilling_through_tiny_buffers_over_many_recordings_keep_order() {
+    const THREADS: usize = 8;
+    const CALLS: usize = 4_000;
+    let _serial = one_at_a_time();
+    let recordings = watchdog(Duration::from_secs(120), "many threads spilling", || {
+        (0..10)
+            .map(|_| {
+                let gate = Arc::new(Gate::default());
+                let config = Config {
+                    // 64 slots: threads spill, wait, exit and take each
+                    // other's buffers all the time.
+                    capacity_events: 64,
+                    spill_buffers: 2,
+                    ..Config::default()
+                };
+                let sink = Pausing {
+                    events: Vec::new(),
+                    gate,
+                };
+                let recording = GLOBAL.start(config, sink).unwrap();
+                let threads: Vec<u32> = (0..THREADS)
+                    .map(|_| std::thread::spawn(|| markers(MARKER_BYTES, CALLS)))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|thread| thread.join().unwrap())
+                    .collect();
+                (threads, recording.finish().unwrap())
+            })
+            .collect::<Vec<_>>()
+    });
+    let spills: u64 = recordings.iter().map(|(_, finished)| finished.spills).sum();
+    assert!(spills > 0, "threads spilled");
+    for (threads, finished) in &recordings {
+        assert_all_delivered(finished);
+        for &thread in threads {
+            assert_in_order(finished, thread, MARKER_BYTES, CALLS);
+        }
+    }
+}
