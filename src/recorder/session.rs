@@ -207,13 +207,13 @@ pub(crate) fn start<S: Sink>(
         });
     };
     let calibration = clock::calibrate(config.clock);
-    let stacks = StackPolicy {
-        over_ticks: config.stacks_over.map_or(u64::MAX, |over| {
+    let stacks = StackPolicy::new(
+        config.stacks_over.map_or(u64::MAX, |over| {
             let over_ns = u64::try_from(over.as_nanos()).unwrap_or(u64::MAX);
             calibration.ticks_for_latency_ns(over_ns)
         }),
-        every: config.stacks_every.map_or(0, NonZeroU64::get),
-    };
+        config.stacks_every.map_or(0, NonZeroU64::get),
+    );
     let session = Session::leak_new(
         next_generation(),
         calibration.source,

@@ -14,7 +14,9 @@ use super::slot::{RawEvent, STACK_SAMPLED, STACK_SLOW};
 pub(crate) const MAX_FRAMES: usize = 128;
 
 /// Why this call's stack is to be captured ([`STACK_SLOW`],
-/// [`STACK_SAMPLED`]), or 0: one predictable branch when stacks are off.
+/// [`STACK_SAMPLED`]), or 0: one compare, and a branch not taken, when
+/// stacks are off. (Checking whether they are on, then the threshold, took
+/// two taken branches a call.)
 #[inline(always)]
 pub(crate) fn reasons(
     session: &Session,
@@ -22,6 +24,16 @@ pub(crate) fn reasons(
     kind: Kind,
     latency_ticks: u64,
 ) -> u8 {
+    if latency_ticks < session.stacks.look_from_ticks {
+        return 0;
+    }
+    reasons_for(session, buffer, kind, latency_ticks)
+}
+
+/// [`reasons`] for a call the policy must look at.
+#[cold]
+#[inline(never)]
+fn reasons_for(session: &Session, buffer: &ThreadBuffer, kind: Kind, latency_ticks: u64) -> u8 {
     let stacks = &session.stacks;
     if !stacks.is_on() {
         return 0;
