@@ -177,25 +177,41 @@ fn a_held_up_drain_makes_nobody_wait_while_spill_buffers_last_and_gives_them_bac
     assert_in_order(&finished, me, 2 * MARKER_BYTES, CAPACITY * 5 / 2);
 }
 
-#[test]
-fn past_its_spill_buffers_a_thread_waits_and_loses_nothing() {
-    let _serial = one_at_a_time();
-    let finished = watchdog(Duration::from_secs(60), "spilling, then waiting", || {
-        let (recording, gate) = start(2);
+/// Starts a recording with `spill_buffers`, holds the drain, and has
+/// another thread open the gate after `held` while this one makes `count`
+/// marker calls. Returns this thread's number and the finished recording.
+fn markers_while_held(
+    spill_buffers: u32,
+    held: Duration,
+    count: usize,
+    what: &'static str,
+) -> (u32, Finished<Pausing>) {
+    watchdog(Duration::from_secs(60), what, move || {
+        let (recording, gate) = start(spill_buffers);
         gate.hold_drain();
         let opener = {
             let gate = Arc::clone(&gate);
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(held);
                 gate.open();
             })
         };
-        // Five buffers' worth: three fill, then the thread waits.
-        let me = markers(MARKER_BYTES, CAPACITY * 5);
+        let me = markers(MARKER_BYTES, count);
         opener.join().unwrap();
         (me, recording.finish().unwrap())
-    });
-    let (me, finished) = finished;
+    })
+}
+
+#[test]
+fn past_its_spill_buffers_a_thread_waits_and_loses_nothing() {
+    let _serial = one_at_a_time();
+    // Five buffers' worth: three fill, then the thread waits.
+    let (me, finished) = markers_while_held(
+        2,
+        Duration::from_millis(200),
+        CAPACITY * 5,
+        "spilling, then waiting",
+    );
     assert_all_delivered(&finished);
     // Two while the drain is held; more may follow once it runs again.
     assert!(finished.spills >= 2, "{} spills", finished.spills);
@@ -214,21 +230,12 @@ fn past_its_spill_buffers_a_thread_waits_and_loses_nothing() {
 #[test]
 fn without_spill_buffers_a_full_buffer_waits() {
     let _serial = one_at_a_time();
-    let finished = watchdog(Duration::from_secs(60), "no spill buffers", || {
-        let (recording, gate) = start(0);
-        gate.hold_drain();
-        let opener = {
-            let gate = Arc::clone(&gate);
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(100));
-                gate.open();
-            })
-        };
-        let me = markers(MARKER_BYTES, CAPACITY * 2);
-        opener.join().unwrap();
-        (me, recording.finish().unwrap())
-    });
-    let (me, finished) = finished;
+    let (me, finished) = markers_while_held(
+        0,
+        Duration::from_millis(100),
+        CAPACITY * 2,
+        "no spill buffers",
+    );
     assert_all_delivered(&finished);
     assert_eq!(finished.spills, 0);
     assert!(finished.waits > 0);
