@@ -63,6 +63,11 @@ const LAYOUT: Layout = match Layout::from_size_align(80, 8) {
     Err(_) => panic!("valid layout"),
 };
 
+/// One pair. Never inlined, so that every allocator's pair is one call of
+/// its own function: inlined, the small bare pairs went into criterion's
+/// loop while the recording allocator's larger one stayed a call, which
+/// charged a call to the recorder alone.
+#[inline(never)]
 fn pair(allocator: &impl GlobalAlloc) {
     // SAFETY: the pointer is freed once with the layout it was allocated with.
     unsafe {
