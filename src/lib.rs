@@ -95,7 +95,10 @@
 //!   Buffers are kept and reused, never freed: a thread that exits leaves
 //!   its buffer, once drained, to the next thread that records, so memory
 //!   follows the most threads recording at once (on Linux; elsewhere the
-//!   buffers of exited threads are not reused). A
+//!   buffers of exited threads are not reused). Spill buffers add up to
+//!   [`Config::spill_buffers`](recorder::Config::spill_buffers) more (2 by
+//!   default), resident only once a drain a whole buffer behind makes a
+//!   thread fill one, and kept for reuse too. A
 //!   [`Recorder`] adds a writer thread for `alloc.tsv` with its 256 KiB
 //!   chunks (two or three in use; up to 64, 16 MiB, while the disk holds
 //!   writes up) and four latency histograms of 216 KiB each. The drain is a
