@@ -871,11 +871,13 @@ mod tests {
         }
     }
 
-    /// Each taken event with the return addresses taken with it.
+    /// A buffer's owner that never gets a spill buffer: a full buffer
+    /// waits, as these tests expect.
     fn no_spill(_: &Session, _: &'static ThreadBuffer) -> Option<&'static ThreadBuffer> {
         None
     }
 
+    /// Each taken event with the return addresses taken with it.
     fn events_with_frames(taken: &[Taken], frames: &[u64]) -> Vec<(RawEvent, Vec<u64>)> {
         taken
             .iter()
