@@ -209,7 +209,12 @@ fn parse_particles(text: &str) -> Result<usize, String> {
 }
 
 fn parse_buffer_events(text: &str) -> Result<usize, String> {
-    parse_at_most(text, 1, MAX_BUFFER_EVENTS, "events (512 MiB a thread)")
+    parse_at_most(
+        text,
+        1,
+        MAX_BUFFER_EVENTS,
+        "32-byte slots (512 MiB a thread)",
+    )
 }
 
 /// A whole number in `min..=max`; the message names the limit.
