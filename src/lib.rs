@@ -100,8 +100,8 @@
 //!   default), resident only once a drain a whole buffer behind makes a
 //!   thread fill one, and kept for reuse too. A
 //!   [`Recorder`] adds a writer thread for `alloc.tsv` with its 256 KiB
-//!   chunks (two or three in use; up to 64, 16 MiB, while the disk holds
-//!   writes up) and four latency histograms of 216 KiB each. The drain is a
+//!   chunks (at most five: one being written, four waiting; a longer
+//!   hold-up waits in the event buffers) and four latency histograms of 216 KiB each. The drain is a
 //!   thread of its own
 //!   (its stack and, with glibc, a malloc arena: address space, not
 //!   resident memory).
