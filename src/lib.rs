@@ -108,7 +108,8 @@
 //! - **Start-up.** A start calibrates the clock: about 3 ms (2 ms to measure
 //!   the TSC's rate against `Instant`, 20,000 back-to-back reads for the
 //!   resolution, 20,000 small System allocations timed two ways for the
-//!   offset), plus starting the drain thread. A
+//!   offset and 5,000 more with a short spin before each), plus starting
+//!   the drain thread. A
 //!   [`Recorder`] also creates and checks the folder's files; its finish
 //!   syncs `summary.json` and `latency.hgrm` to disk. On a 2-core virtual
 //!   machine, start and finish together took about 4 ms.
@@ -147,8 +148,9 @@
 //!   clock). At start it measures the clock's resolution (the most common
 //!   step between two back-to-back reads) and its offset (its own share of
 //!   a timed window: small System allocations timed one by one as the
-//!   recorder times them, against the same timed as one batch; taken off
-//!   every latency); both are in
+//!   recorder times them, against the same timed as one batch, bare and
+//!   after a short spin, the two averaged; taken off every latency); both
+//!   are in
 //!   [`recorder::Calibration`] and `summary.json` (`timer_floor_ns`,
 //!   `timer_offset_ns`). Latencies near the resolution are the clock's, not
 //!   the allocator's.
