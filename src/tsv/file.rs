@@ -363,19 +363,17 @@ mod tests {
         );
     }
 
+    /// A named pipe at `dir/alloc.tsv` that stands in for a disk that stops
+    /// taking writes: a writer blocks once the pipe's buffer (64 KiB) is
+    /// full, until the reader starts reading, when told to or after 10 s
+    /// (so that a test that never tells it fails rather than hangs). The
+    /// reader returns how many rows it read after the header.
     #[cfg(unix)]
-    #[test]
-    fn a_write_held_up_by_the_file_does_not_hold_up_the_caller() {
+    fn held_up_file(dir: &Path) -> (PathBuf, std::sync::mpsc::Sender<()>, JoinHandle<usize>) {
         use std::io::Read;
-        const BATCHES: u64 = 12;
-        use std::sync::mpsc;
-        use std::time::{Duration, Instant};
+        use std::time::Duration;
 
-        // A named pipe stands in for a disk that stops taking writes: the
-        // writer thread blocks once the pipe's buffer (64 KiB) is full,
-        // until the reader below starts reading.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alloc.tsv");
+        let path = dir.join("alloc.tsv");
         let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
@@ -385,14 +383,22 @@ mod tests {
             let mut pipe = std::fs::File::open(reader_path).unwrap();
             let mut header = vec![0; HEADER.len()];
             pipe.read_exact(&mut header).unwrap();
-            // A writer that blocked its caller would never send `go`: read
-            // anyway after a while, so that such a writer fails the test
-            // below rather than hanging it.
             let _ = wait.recv_timeout(Duration::from_secs(10));
             let mut rest = String::new();
             pipe.read_to_string(&mut rest).unwrap();
             rest.lines().count()
         });
+        (path, go, reader)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_write_held_up_by_the_file_does_not_hold_up_the_caller() {
+        use std::time::{Duration, Instant};
+        const BATCHES: u64 = 12;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (path, go, reader) = held_up_file(dir.path());
         let mut tsv = TsvFile::create(&path).unwrap();
         let event = alloc_at(123_456_789, 0x7f00_dead_beef);
         // About 600 KB of rows: far more than the pipe holds, less than
@@ -415,6 +421,45 @@ mod tests {
         tsv.flush().unwrap();
         assert_eq!(tsv.rows_written(), BATCHES * 1000);
         drop(tsv);
+        assert_eq!(
+            reader.join().unwrap() as u64,
+            BATCHES * 1000,
+            "every row arrived"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_held_up_for_long_holds_up_the_caller_rather_than_grow_the_queue() {
+        use std::time::Duration;
+        const BATCHES: u64 = 160;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (path, go, reader) = held_up_file(dir.path());
+        let (handed_over, has_handed_over) = mpsc::channel::<()>();
+        let caller = std::thread::spawn(move || {
+            let mut tsv = TsvFile::create(&path).unwrap();
+            let batch = vec![alloc_at(123_456_789, 0x7f00_dead_beef); 1000];
+            // About 8 MB of rows, six times what the queue and the chunk
+            // being written hold.
+            for _ in 0..BATCHES {
+                tsv.write_events(&batch).unwrap();
+            }
+            handed_over.send(()).unwrap();
+            tsv.flush().unwrap();
+            tsv.rows_written()
+        });
+        assert!(
+            has_handed_over
+                .recv_timeout(Duration::from_millis(500))
+                .is_err(),
+            "8 MB of rows were taken while the file took 64 KiB: the queue is not bounded"
+        );
+        go.send(()).unwrap();
+        has_handed_over
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the caller goes on once the file takes rows again");
+        assert_eq!(caller.join().unwrap(), BATCHES * 1000);
         assert_eq!(
             reader.join().unwrap() as u64,
             BATCHES * 1000,
