@@ -6,7 +6,9 @@ alternated pairs (recording first, then not, PAIRS times), same seed and
 frames, and times each whole process (wall clock, from start to exit, files
 written) and its peak resident memory (`/usr/bin/time`). A shared
 machine drifts, so each pair gives a ratio; the script prints the median
-ratio with its range, never a best-of.
+ratio with its range, never a best-of, and from 6 pairs on the interval
+that holds the true median with 95 % confidence (the order statistics
+that the binomial distribution picks: no assumption about the noise).
 
 Also prints the cost per recorded event (median over pairs of the extra wall
 time divided by the events recorded), the CPU per recorded event (the
@@ -43,6 +45,7 @@ import argparse
 import collections
 import contextlib
 import json
+import math
 import os
 import shlex
 import shutil
@@ -86,6 +89,36 @@ def run(args, out, binary=BINARY):
 
 def spread(values, fmt, over="pairs"):
     return f"{fmt(statistics.median(values))} ({over}: {fmt(min(values))} to {fmt(max(values))})"
+
+
+def median_interval(values, confidence=0.95):
+    """A distribution-free interval that holds the true median with at least
+    `confidence`: the k-th smallest and k-th largest values, for the largest
+    k with 1 - 2 P(Binomial(n, 1/2) < k) >= confidence. None for fewer than
+    6 values, which cannot give 95 %."""
+    n = len(values)
+    ordered = sorted(values)
+    best = None
+    below = 0  # P(Binomial(n, 1/2) < k), k = 1, 2, ...
+    for k in range(1, n // 2 + 1):
+        below += math.comb(n, k - 1) / 2**n
+        if 1 - 2 * below < confidence:
+            break
+        best = k
+    if best is None:
+        return None
+    return ordered[best - 1], ordered[n - best]
+
+
+def spread_and_interval(values, fmt, over="pairs"):
+    """`spread`, and the 95 % interval of the median where there are enough
+    values: on a noisy machine the range says how the runs scatter, the
+    interval how well their median is known."""
+    interval = median_interval(values)
+    if interval is None:
+        return spread(values, fmt, over)
+    low, high = interval
+    return f"{spread(values, fmt, over)}; median within {fmt(low)} to {fmt(high)} (95 %)"
 
 
 def waits(summaries):
@@ -135,8 +168,8 @@ def measure_worlds(rounds, args, work):
             cpu[worlds].append(cpu_per_event_ns(on, off))
             recorded.append(on.summary)
     print(f"runs: {rounds} rounds of `particles --headless {' '.join(args)}` with --threads 1 and 2, recorded and not")
-    print(f"cost per event, 1 world:  {spread(costs[1], lambda v: f'{v:.1f} ns', 'rounds')}")
-    print(f"cost per event, 2 worlds: {spread(costs[2], lambda v: f'{v:.1f} ns', 'rounds')}")
+    print(f"cost per event, 1 world:  {spread_and_interval(costs[1], lambda v: f'{v:.1f} ns', 'rounds')}")
+    print(f"cost per event, 2 worlds: {spread_and_interval(costs[2], lambda v: f'{v:.1f} ns', 'rounds')}")
     one, two = statistics.median(costs[1]), statistics.median(costs[2])
     ratio = f"{two / one:.2f}x" if one > 0 else "undefined (1 world cost nothing)"
     print(f"2 worlds / 1 world, medians: {ratio}")
@@ -214,8 +247,8 @@ def main():
         print(f"events recorded per run: {summary['events_recorded']:,}, dropped: {summary['events_dropped']}")
         print(f"wall, {with_label}: {spread([a.wall_s for a in on], lambda v: f'{v:.2f} s')}")
         print(f"wall, {without_label}: {spread([b.wall_s for b in off], lambda v: f'{v:.2f} s')}")
-        print(f"ratio per pair:     {spread(ratios, lambda v: f'{v:.3f}x')}")
-        print(f"cost per event:     {spread(per_event, lambda v: f'{v:.1f} ns')}")
+        print(f"ratio per pair:     {spread_and_interval(ratios, lambda v: f'{v:.3f}x')}")
+        print(f"cost per event:     {spread_and_interval(per_event, lambda v: f'{v:.1f} ns')}")
         cpu = [cpu_per_event_ns(a, b) for a, b in zip(on, off)]
         print(f"CPU per event:      {spread(cpu, lambda v: f'{v:.1f} ns')} (user + system, all threads)")
         print(f"peak RSS, {with_label}: {spread([a.peak_mib for a in on], lambda v: f'{v:.1f} MiB')}")
