@@ -101,10 +101,9 @@
 //!   thread fill one, and kept for reuse too. A
 //!   [`Recorder`] adds a writer thread for `alloc.tsv` with its 256 KiB
 //!   chunks (at most five: one being written, four waiting; a longer
-//!   hold-up waits in the event buffers) and four latency histograms of 216 KiB each. The drain is a
-//!   thread of its own
-//!   (its stack and, with glibc, a malloc arena: address space, not
-//!   resident memory).
+//!   hold-up waits in the event buffers) and four latency histograms of
+//!   216 KiB each. The drain is a thread of its own (its stack and, with
+//!   glibc, a malloc arena: address space, not resident memory).
 //! - **Start-up.** A start calibrates the clock: about 3 ms (2 ms to measure
 //!   the TSC's rate against `Instant`, 20,000 back-to-back reads for the
 //!   resolution, 20,000 small System allocations timed two ways for the

@@ -105,7 +105,7 @@ impl Row<'_> {
 
     /// Stores the eight bytes of `word` (first byte first) and keeps the
     /// first `count`: the row has room for the rest, and the next field
-    /// or the final truncate drops them.
+    /// writes over them or the final `set_len` leaves them out.
     #[inline(always)]
     fn word(&mut self, word: u64, count: usize) {
         self.store(&word.to_le_bytes());
