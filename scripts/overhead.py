@@ -29,8 +29,9 @@ the writer then share a core with it, which is when producers wait.
 With `--worlds` it measures how the cost per event grows with a second busy
 world: each round runs 1 world and 2 worlds (`--threads`), each recorded and
 not, all four alternated; it prints each cost's median over the rounds and
-their ratio. (A round's own ratio is no figure: on a noisy machine one
-round's cost can come out negative.)
+their ratio, with the interval that holds the true ratio with 95 %
+confidence (a bootstrap over the rounds). (A round's own ratio is no
+figure: on a noisy machine one round's cost can come out negative.)
 
 usage: scripts/overhead.py [--pairs N] [--startup] [--busy-core] [--compare OPTIONS | --against PATH | --worlds] [-- particles options...]
   e.g. scripts/overhead.py --pairs 8
@@ -47,6 +48,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import shlex
 import shutil
 import statistics
@@ -108,6 +110,27 @@ def median_interval(values, confidence=0.95):
     if best is None:
         return None
     return ordered[best - 1], ordered[n - best]
+
+
+def ratio_interval(base, other, confidence=0.95, resamples=10_000):
+    """An interval for median(other) / median(base), where base[i] and
+    other[i] come from the same round: the percentile bootstrap, resampling
+    whole rounds (seeded, so the same costs give the same interval). A
+    resample whose base median is not positive gives an unbounded ratio.
+    None for fewer than 6 rounds."""
+    n = len(base)
+    if n < 6:
+        return None
+    generator = random.Random(0)
+    ratios = []
+    for _ in range(resamples):
+        picks = [generator.randrange(n) for _ in range(n)]
+        one = statistics.median(base[i] for i in picks)
+        two = statistics.median(other[i] for i in picks)
+        ratios.append(two / one if one > 0 else math.inf)
+    ratios.sort()
+    tail = (1 - confidence) / 2
+    return ratios[int(tail * resamples)], ratios[int((1 - tail) * resamples) - 1]
 
 
 def spread_and_interval(values, fmt, over="pairs"):
@@ -172,6 +195,10 @@ def measure_worlds(rounds, args, work):
     print(f"cost per event, 2 worlds: {spread_and_interval(costs[2], lambda v: f'{v:.1f} ns', 'rounds')}")
     one, two = statistics.median(costs[1]), statistics.median(costs[2])
     ratio = f"{two / one:.2f}x" if one > 0 else "undefined (1 world cost nothing)"
+    interval = ratio_interval(costs[1], costs[2])
+    if interval is not None and one > 0:
+        low, high = (f"{v:.2f}x" if math.isfinite(v) else "unbounded" for v in interval)
+        ratio += f"; within {low} to {high} (95 %, bootstrap over the rounds)"
     print(f"2 worlds / 1 world, medians: {ratio}")
     for worlds in (1, 2):
         label = "1 world: " if worlds == 1 else "2 worlds:"

@@ -177,6 +177,36 @@ fn nothing_is_recorded_outside_a_recording_or_inside_without_recording() {
 }
 
 #[test]
+fn more_spill_buffers_than_the_cap_are_refused_and_recording_can_start_after() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let config = Config {
+        spill_buffers: recorder::MAX_SPILL_BUFFERS + 1,
+        ..Config::default()
+    };
+    let refused = GLOBAL.start(config, Collect(Vec::new()));
+    let Err(error) = refused else {
+        panic!("a recording with 65 spill buffers started");
+    };
+    assert!(
+        matches!(
+            error,
+            recorder::StartError::TooManySpillBuffers { spill_buffers: 65 }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "cannot keep 65 spill buffers: at most 64"
+    );
+    let config = Config {
+        spill_buffers: recorder::MAX_SPILL_BUFFERS,
+        ..Config::default()
+    };
+    let recording = GLOBAL.start(config, Collect(Vec::new())).unwrap();
+    recording.finish().unwrap();
+}
+
+#[test]
 fn a_second_start_while_recording_is_refused() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let recording = GLOBAL

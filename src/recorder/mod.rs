@@ -41,7 +41,7 @@ pub use event::{Event, Kind, StackRef, UnknownKind};
 pub use guard::{thread_number, without_recording};
 pub use session::{
     Config, DEFAULT_CAPACITY_EVENTS, DEFAULT_SPILL_BUFFERS, DEFAULT_STALL_LIMIT, FinishError,
-    Finished, Recording, StartError,
+    Finished, MAX_SPILL_BUFFERS, Recording, StartError,
 };
 
 use guard::Guard;

@@ -51,7 +51,10 @@ pub struct Config {
     /// whose buffer is full when that many already wait, waits for the
     /// drain itself. Each thread's events still reach the sink in order.
     /// Spill buffers cost memory only when the drain falls a whole buffer
-    /// behind: a busy neighbour took its core, a sink paused. 0 never spills.
+    /// behind: a busy neighbour took its core, a sink paused. 0 never spills;
+    /// at most [`MAX_SPILL_BUFFERS`], so that a drain held up for long (a
+    /// sink that blocks spills every thread's events meanwhile, and nobody
+    /// waits) holds at most that many buffers' memory.
     pub spill_buffers: u32,
 }
 
@@ -59,6 +62,10 @@ pub struct Config {
 /// three buffers' worth of events (about 11 ms of the default run's bursts)
 /// before anyone waits, at up to 8 MiB more memory while it happens.
 pub const DEFAULT_SPILL_BUFFERS: u32 = 2;
+
+/// The most [`Config::spill_buffers`] a recording takes: 256 MiB of the
+/// default buffers.
+pub const MAX_SPILL_BUFFERS: u32 = 64;
 
 /// The default [`Config::capacity_events`]: room for the bursts of a real
 /// program. The default run makes 0.8 million events a second on average
@@ -106,6 +113,12 @@ pub enum StartError {
     /// without its `stacks` feature.
     #[error("call stacks need heapsnow's `stacks` feature (on by default)")]
     StacksUnavailable,
+    /// [`Config::spill_buffers`] is over [`MAX_SPILL_BUFFERS`].
+    #[error("cannot keep {spill_buffers} spill buffers: at most {MAX_SPILL_BUFFERS}")]
+    TooManySpillBuffers {
+        /// The number asked for.
+        spill_buffers: u32,
+    },
 }
 
 /// Why a recording ended badly.
@@ -199,6 +212,11 @@ pub(crate) fn start<S: Sink>(
     let wants_stacks = config.stacks_over.is_some() || config.stacks_every.is_some();
     if wants_stacks && !cfg!(feature = "stacks") {
         return Err(StartError::StacksUnavailable);
+    }
+    if config.spill_buffers > MAX_SPILL_BUFFERS {
+        return Err(StartError::TooManySpillBuffers {
+            spill_buffers: config.spill_buffers,
+        });
     }
     fork::register(state);
     let Some(capacity) = config.capacity_events.max(2).checked_next_power_of_two() else {

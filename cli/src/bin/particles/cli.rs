@@ -89,7 +89,8 @@ pub struct Opts {
         long,
         value_name = "N",
         default_value_t = heapsnow::recorder::DEFAULT_SPILL_BUFFERS,
-        value_parser = clap::value_parser!(u32).range(0..=64)
+        value_parser = clap::value_parser!(u32)
+            .range(0..=i64::from(heapsnow::recorder::MAX_SPILL_BUFFERS))
     )]
     pub spill_buffers: u32,
 
