@@ -353,6 +353,25 @@ mod tests {
     }
 
     #[test]
+    fn short_decimals_match_fmt_across_their_range() {
+        let random = random_numbers(0x6a09_e667_f3bc_c908)
+            .take(200_000)
+            .map(|value| (value % TEN_TO_THE_8) as u32);
+        for value in (0..200_000).chain(99_990_000..100_000_000).chain(random) {
+            let (word, count) = short_decimal(value);
+            let digits = value.to_string();
+            assert_eq!(count, digits.len(), "{value}");
+            assert_eq!(
+                &word.to_le_bytes()[..count],
+                digits.as_bytes(),
+                "{value}"
+            );
+            let past = word.checked_shr(8 * count as u32).unwrap_or(0);
+            assert_eq!(past, 0, "{value}: bytes past the digits");
+        }
+    }
+
+    #[test]
     fn eight_hex_digits_match_fmt() {
         let random = random_numbers(0x2545_f491_4f6c_dd1d)
             .take(200_000)
