@@ -284,6 +284,58 @@ fn no_record_passes_through_and_still_reports() {
 }
 
 #[test]
+fn no_tsv_keeps_every_event_in_the_histograms_and_writes_no_alloc_tsv() {
+    let with_file = tempfile::tempdir().unwrap();
+    run_headless(with_file.path(), &["--frames", "3000", "--seed", "7"]);
+    let without = tempfile::tempdir().unwrap();
+    // An older run's file must not pass for this run's.
+    std::fs::write(without.path().join("alloc.tsv"), "an older run\n").unwrap();
+    let output = particles()
+        .args(["--headless", "--frames", "3000", "--seed", "7", "--no-tsv"])
+        .args(["--out"])
+        .arg(without.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!without.path().join("alloc.tsv").exists());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("in the histograms only (--no-tsv)"),
+        "{stdout}"
+    );
+    let files = stdout.lines().find(|l| l.starts_with("files: ")).unwrap();
+    assert!(!files.contains("alloc.tsv"), "{files}");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("alloc.tsv"),
+        "the announcement names no alloc.tsv"
+    );
+
+    let (a, b) = (read_summary(with_file.path()), read_summary(without.path()));
+    assert_eq!(a["histograms_only"], false);
+    assert_eq!(b["histograms_only"], true);
+    assert_eq!(b["events_written"], 0);
+    // The same seed makes the same calls: the simulation thread's events
+    // and each kind's count match the run that wrote them all down.
+    let sim = |s: &serde_json::Value| s["thread_events"][s["sim_threads"][0].to_string()].clone();
+    assert!(sim(&a).as_u64().unwrap() > 3000);
+    assert_eq!(sim(&a), sim(&b));
+    for kind in ["alloc", "realloc", "dealloc"] {
+        assert_eq!(
+            a["kinds"][kind]["count"], b["kinds"][kind]["count"],
+            "{kind}"
+        );
+    }
+    let counted: u64 = b["kinds"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|k| k["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, b["events_recorded"].as_u64().unwrap());
+    assert!(without.path().join("latency.hgrm").exists());
+}
+
+#[test]
 fn sighup_stops_cleanly_with_complete_files() {
     interrupt_with("-HUP", 129);
 }

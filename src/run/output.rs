@@ -67,6 +67,24 @@ impl OutputDir {
     /// before any work is done and leaves nothing behind. Returns the folder
     /// and `alloc.tsv`, created with its header row.
     pub fn prepare(dir: &Path) -> Result<(OutputDir, TsvFile), OutputError> {
+        let output = OutputDir::prepare_dir(dir)?;
+        let tsv_path = output.tsv_path();
+        let tsv = TsvFile::create(&tsv_path).map_err(at(&tsv_path))?;
+        Ok((output, tsv))
+    }
+
+    /// [`prepare`](OutputDir::prepare) for a recording that keeps its
+    /// events in the histograms only: an older run's `alloc.tsv` is removed
+    /// and none is made.
+    pub fn prepare_histograms_only(dir: &Path) -> Result<OutputDir, OutputError> {
+        let output = OutputDir::prepare_dir(dir)?;
+        remove_if_present(&output.tsv_path())?;
+        Ok(output)
+    }
+
+    /// Creates and locks the folder, and clears and checks every file but
+    /// `alloc.tsv`.
+    fn prepare_dir(dir: &Path) -> Result<OutputDir, OutputError> {
         std::fs::create_dir_all(dir).map_err(at(dir))?;
         let lock = DirLock::acquire(dir).map_err(|e| match e {
             LockError::Busy { owner } => OutputError::Busy {
@@ -92,9 +110,7 @@ impl OutputDir {
             remove_if_present(path)?;
             remove_if_present(&temporary_path(path))?;
         }
-        let tsv_path = output.tsv_path();
-        let tsv = TsvFile::create(&tsv_path).map_err(at(&tsv_path))?;
-        Ok((output, tsv))
+        Ok(output)
     }
 
     /// The folder.
@@ -211,6 +227,16 @@ mod tests {
         );
         drop(output);
         assert_eq!(names(dir.path()), ["alloc.tsv", "latency.hgrm"]);
+    }
+
+    #[test]
+    fn a_folder_for_histograms_only_loses_an_older_alloc_tsv_and_gets_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("alloc.tsv"), "an older run").unwrap();
+        let output = OutputDir::prepare_histograms_only(dir.path()).unwrap();
+        assert_eq!(names(dir.path()), [".heapsnow.lock"]);
+        drop(output);
+        assert!(names(dir.path()).is_empty());
     }
 
     #[test]

@@ -58,14 +58,17 @@ struct Inner {
     started: Instant,
     stacks_over_ns: Option<u64>,
     stacks_every: Option<u64>,
+    /// No `alloc.tsv` (`Options::tsv` false).
+    histograms_only: bool,
 }
 
 /// Where the events go.
 enum Events {
     /// To the recorder, which writes `alloc.tsv`.
     Recorded(Recording<RunSink>),
-    /// Nowhere (`Options::record` false): `alloc.tsv` keeps only its header.
-    NotRecorded(TsvFile),
+    /// Nowhere (`Options::record` false): `alloc.tsv` keeps only its header
+    /// (if there is one).
+    NotRecorded(Option<TsvFile>),
 }
 
 /// How a [`Recorder`] records. `Options::default()` is what
@@ -76,6 +79,11 @@ pub struct Options {
     /// False to record nothing and write the files of an empty recording: a
     /// baseline to compare a recorded run with.
     pub record: bool,
+    /// False to write no `alloc.tsv`: every event goes into the latency
+    /// histograms only (`summary.json`, `latency.hgrm`). For long runs, where
+    /// the file would grow by about 56 bytes an event; formatting and
+    /// writing it is also most of the recorder's CPU.
+    pub tsv: bool,
     /// Also hands every batch of events to this function, on the drain
     /// thread (see [`RunSink::with_tap`]).
     pub tap: Option<Tap>,
@@ -89,6 +97,7 @@ impl Default for Options {
         Options {
             config: Config::default(),
             record: true,
+            tsv: true,
             tap: None,
             command: None,
         }
@@ -154,14 +163,22 @@ impl Recorder {
         dir: impl AsRef<Path>,
         options: Options,
     ) -> Result<Recorder, RecorderError> {
-        let (output, tsv) = OutputDir::prepare(dir.as_ref())?;
+        let (output, tsv) = if options.tsv {
+            let (output, tsv) = OutputDir::prepare(dir.as_ref())?;
+            (output, Some(tsv))
+        } else {
+            (OutputDir::prepare_histograms_only(dir.as_ref())?, None)
+        };
         let config = options.config;
         let stacks_over_ns = config
             .stacks_over
             .map(|over| u64::try_from(over.as_nanos()).unwrap_or(u64::MAX));
         let stacks_every = config.stacks_every.map(u64::from);
         let events = if options.record {
-            let mut sink = RunSink::new(tsv);
+            let mut sink = match tsv {
+                Some(tsv) => RunSink::new(tsv),
+                None => RunSink::histograms_only(),
+            };
             if let Some(tap) = options.tap {
                 sink = sink.with_tap(tap);
             }
@@ -177,6 +194,7 @@ impl Recorder {
                 started: Instant::now(),
                 stacks_over_ns,
                 stacks_every,
+                histograms_only: !options.tsv,
             }),
         })
     }
@@ -236,6 +254,7 @@ impl Inner {
     ) -> Result<Report<S>, RecorderError> {
         let mut run = RunSummary {
             recording: matches!(self.events, Events::Recorded(_)),
+            histograms_only: self.histograms_only,
             command: self.command,
             wall_s: self.started.elapsed().as_secs_f64(),
             stacks_over_ns: self.stacks_over_ns,
@@ -248,7 +267,7 @@ impl Inner {
             Events::Recorded(recording) => {
                 let finished = recording.finish()?;
                 run.events_recorded = finished.events_recorded;
-                run.events_written = finished.sink.tsv.rows_written();
+                run.events_written = finished.sink.tsv.as_ref().map_or(0, TsvFile::rows_written);
                 run.events_dropped = finished.events_dropped;
                 run.wait_ns = finished.wait_ns;
                 run.waits = finished.waits;
@@ -259,7 +278,7 @@ impl Inner {
                 run.wall_s = finished.wall_s;
                 if let Some(source) = finished.sink_error {
                     let error = RecorderError::Events {
-                        path: finished.sink.tsv.path().to_owned(),
+                        path: self.output.tsv_path(),
                         source,
                     };
                     run.error = Some(one_line(&error));
@@ -268,11 +287,13 @@ impl Inner {
                 stacks = Some(finished.sink.stacks);
                 finished.sink.histograms
             }
-            Events::NotRecorded(mut tsv) => {
-                tsv.flush().map_err(|source| RecorderError::Events {
-                    path: tsv.path().to_owned(),
-                    source,
-                })?;
+            Events::NotRecorded(tsv) => {
+                if let Some(mut tsv) = tsv {
+                    tsv.flush().map_err(|source| RecorderError::Events {
+                        path: tsv.path().to_owned(),
+                        source,
+                    })?;
+                }
                 LatencyHistograms::new()
             }
         };
@@ -353,6 +374,9 @@ fn one_line(error: &dyn Error) -> String {
 // A stderr that cannot be written (a closed terminal) is no reason to panic.
 fn announce(report: &Report) {
     let mut files = vec!["alloc.tsv", "summary.json", "latency.hgrm"];
+    if report.summary.histograms_only {
+        files.remove(0);
+    }
     if report.summary.captures_stacks() {
         files.extend(STACK_FILES);
     }

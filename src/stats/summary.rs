@@ -36,8 +36,13 @@ impl RunSummary {
 pub struct RunSummary {
     /// Events the recorder accepted.
     pub events_recorded: u64,
-    /// Rows in `alloc.tsv`; equal to `events_recorded` unless writing failed.
+    /// Rows in `alloc.tsv`; equal to `events_recorded` unless writing failed
+    /// (0 with [`histograms_only`](RunSummary::histograms_only)).
     pub events_written: u64,
+    /// True when the recording wrote no `alloc.tsv` (`--no-tsv`): its events
+    /// went into the histograms only.
+    #[serde(default)]
+    pub histograms_only: bool,
     /// Events not recorded because the recorder's drain stalled past its
     /// stall limit with the buffer full; 0 whenever the drain kept up.
     #[serde(default)]

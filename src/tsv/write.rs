@@ -361,11 +361,7 @@ mod tests {
             let (word, count) = short_decimal(value);
             let digits = value.to_string();
             assert_eq!(count, digits.len(), "{value}");
-            assert_eq!(
-                &word.to_le_bytes()[..count],
-                digits.as_bytes(),
-                "{value}"
-            );
+            assert_eq!(&word.to_le_bytes()[..count], digits.as_bytes(), "{value}");
             let past = word.checked_shr(8 * count as u32).unwrap_or(0);
             assert_eq!(past, 0, "{value}: bytes past the digits");
         }

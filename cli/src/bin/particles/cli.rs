@@ -69,6 +69,14 @@ pub struct Opts {
     #[arg(long)]
     pub no_record: bool,
 
+    /// Write no alloc.tsv: every event goes into the latency histograms
+    /// only (summary.json, latency.hgrm). For long runs: the file grows by
+    /// about 56 bytes an event (360 MB for the default run), and formatting
+    /// and writing it is most of the recorder's CPU. alloc-report needs the
+    /// file. With --no-record, no alloc.tsv either.
+    #[arg(long)]
+    pub no_tsv: bool,
+
     /// Room in the recorder's buffer of each recording thread, in 32-byte
     /// slots (1 to 16777216). An event takes one slot, a realloc two. A
     /// thread whose buffer is full goes on in a spill buffer
@@ -151,6 +159,8 @@ pub struct Config {
     pub threads: u32,
     pub out: PathBuf,
     pub record: bool,
+    /// Write `alloc.tsv` (not `--no-tsv`).
+    pub tsv: bool,
     pub buffer_events: usize,
     pub spill_buffers: u32,
     pub stacks_over: Option<Duration>,
@@ -181,6 +191,7 @@ impl Opts {
             threads: self.threads,
             out: self.out,
             record: !self.no_record,
+            tsv: !self.no_tsv,
             buffer_events: self.buffer_events,
             spill_buffers: self.spill_buffers,
             stacks_over: self.stacks_over,

@@ -90,6 +90,7 @@ impl RunRecorder {
                 ..RecorderConfig::default()
             },
             record: config.record,
+            tsv: config.tsv,
             tap,
             command: Some(config.command.clone()),
         };

@@ -40,11 +40,15 @@ pub fn render(result: &RunResult) -> String {
         out.push_str(&latency_table(s));
         out.push('\n');
         let wait_share = 100.0 * s.run.wait_ns as f64 / (s.run.wall_s * 1e9).max(1.0);
+        let written = if s.run.histograms_only {
+            "in the histograms only (--no-tsv)".to_owned()
+        } else {
+            format!("{} written", n(s.run.events_written))
+        };
         let _ = writeln!(
             out,
-            "events: {} recorded, {} written ({:.1} per frame); producers waited {:.3} ms in {} waits ({:.3}% of wall time), and spilled {} times",
+            "events: {} recorded, {written} ({:.1} per frame); producers waited {:.3} ms in {} waits ({:.3}% of wall time), and spilled {} times",
             n(s.run.events_recorded),
-            n(s.run.events_written),
             s.run.events_recorded as f64 / s.frames.max(1) as f64,
             s.run.wait_ns as f64 / 1e6,
             n(s.run.waits),
@@ -76,10 +80,13 @@ pub fn render(result: &RunResult) -> String {
         let _ = writeln!(out, "recording off (--no-record): no events");
     }
     let output = &result.output;
+    let _ = write!(out, "files: ");
+    if !s.run.histograms_only {
+        let _ = write!(out, "{}, ", output.tsv_path().display());
+    }
     let _ = write!(
         out,
-        "files: {}, {}, {}",
-        output.tsv_path().display(),
+        "{}, {}",
         output.summary_path().display(),
         output.hgrm_path().display()
     );
