@@ -65,6 +65,25 @@ fn missing_file() {
 }
 
 #[test]
+fn the_file_of_a_run_that_wrote_none_says_so() {
+    let dir = TempDir::new().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    // What `particles --no-tsv` leaves: a summary, no alloc.tsv.
+    std::fs::write(run.join("summary.json"), r#"{"histograms_only": true}"#).unwrap();
+    let path = run.join("alloc.tsv");
+    let assert = report(&dir, &[&path]).code(1);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "Error: {}: the run there wrote no alloc.tsv (--no-tsv",
+            path.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn directory_instead_of_a_file() {
     let dir = TempDir::new().unwrap();
     let file = input(&dir, format!("{HEADER}{GOOD_ROW}").as_bytes());

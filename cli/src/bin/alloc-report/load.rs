@@ -105,6 +105,13 @@ fn folder_of(path: &Path) -> &Path {
 }
 
 fn check_is_file(path: &Path) -> Result<()> {
+    if !path.exists() && wrote_no_tsv(folder_of(path)) {
+        bail!(
+            "{}: the run there wrote no alloc.tsv (--no-tsv: its summary.json says \
+             histograms_only); rerun it without --no-tsv to chart its events",
+            path.display()
+        );
+    }
     let metadata = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if metadata.is_dir() {
         let inside = path.join("alloc.tsv");
@@ -119,6 +126,15 @@ fn check_is_file(path: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether the run in `dir` kept its events in the histograms only.
+fn wrote_no_tsv(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .is_ok_and(|summary| summary["histograms_only"] == true)
 }
 
 /// Reads one file, streaming.
