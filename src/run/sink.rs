@@ -1,6 +1,7 @@
-//! The recorder sink of a run: every event goes to `alloc.tsv` and into the
-//! latency histograms (and its call stacks into a table), and optionally
-//! to a tap (the demo's live statistics).
+//! The recorder sink of a run: every event goes to `alloc.tsv` (unless the
+//! run keeps the histograms only) and into the latency histograms (and its
+//! call stacks into a table), and optionally to a tap (the demo's live
+//! statistics).
 
 use std::collections::VecDeque;
 use std::io;
