@@ -31,14 +31,37 @@ pub struct RunSink {
     tap: Option<Tap>,
 }
 
-/// What the histograms and the stack table need of an event whose row is
-/// not yet in the file: a quarter of the event's size.
+/// What the histograms and the stack table need of an event (kept for
+/// those whose rows are not yet in the file): a quarter of its size.
 #[derive(Clone, Copy)]
 struct Pending {
     latency_ns: u64,
     thread: u32,
     kind: Kind,
     stack: Option<StackRef>,
+}
+
+impl Pending {
+    fn of(event: &Event) -> Pending {
+        Pending {
+            latency_ns: event.latency_ns,
+            thread: event.thread,
+            kind: event.kind,
+            stack: event.stack,
+        }
+    }
+}
+
+/// Counts `calls` into the histograms and the stack table.
+fn count(
+    histograms: &mut LatencyHistograms,
+    stacks: &mut StackTable,
+    calls: impl Iterator<Item = Pending>,
+) {
+    histograms.record_calls(calls.map(|call| {
+        stacks.count_call(call.stack, call.latency_ns);
+        (call.kind, call.latency_ns, call.thread)
+    }));
 }
 
 impl RunSink {
@@ -82,10 +105,7 @@ fn count_written(
     rows_before: u64,
 ) {
     let written = (tsv.rows_written() - rows_before) as usize;
-    histograms.record_calls(unwritten.drain(..written).map(|call| {
-        stacks.count_call(call.stack, call.latency_ns);
-        (call.kind, call.latency_ns, call.thread)
-    }));
+    count(histograms, stacks, unwritten.drain(..written));
     if tsv.rows_buffered() == 0 {
         unwritten.clear();
     }
@@ -98,19 +118,11 @@ impl Sink for RunSink {
         }
         let stacks = &mut self.stacks;
         let Some(tsv) = &mut self.tsv else {
-            self.histograms.record_calls(events.iter().map(|event| {
-                stacks.count_call(event.stack, event.latency_ns);
-                (event.kind, event.latency_ns, event.thread)
-            }));
+            count(&mut self.histograms, stacks, events.iter().map(Pending::of));
             return Ok(());
         };
         let rows_before = tsv.rows_written();
-        self.unwritten.extend(events.iter().map(|event| Pending {
-            latency_ns: event.latency_ns,
-            thread: event.thread,
-            kind: event.kind,
-            stack: event.stack,
-        }));
+        self.unwritten.extend(events.iter().map(Pending::of));
         let result = tsv.write_events(events);
         count_written(
             &mut self.unwritten,
