@@ -373,10 +373,12 @@ fn one_line(error: &dyn Error) -> String {
 
 // A stderr that cannot be written (a closed terminal) is no reason to panic.
 fn announce(report: &Report) {
-    let mut files = vec!["alloc.tsv", "summary.json", "latency.hgrm"];
-    if report.summary.histograms_only {
-        files.remove(0);
-    }
+    let mut files = if report.summary.histograms_only {
+        Vec::new()
+    } else {
+        vec!["alloc.tsv"]
+    };
+    files.extend(["summary.json", "latency.hgrm"]);
     if report.summary.captures_stacks() {
         files.extend(STACK_FILES);
     }
