@@ -331,6 +331,17 @@ mod tests {
         })
     }
 
+    /// Numbers below 10^8 to check a conversion with: every one below
+    /// `every_below`, the last 10,000, and 200,000 random ones from `seed`.
+    fn values_below_ten_to_the_8(every_below: u32, seed: u64) -> impl Iterator<Item = u32> {
+        let random = random_numbers(seed)
+            .take(200_000)
+            .map(|value| (value % TEN_TO_THE_8) as u32);
+        (0..every_below)
+            .chain(99_990_000..100_000_000)
+            .chain(random)
+    }
+
     #[test]
     fn the_lane_divisions_are_exact_for_every_value_a_lane_holds() {
         for x in 0..10_000u64 {
@@ -343,10 +354,7 @@ mod tests {
 
     #[test]
     fn eight_digits_match_fmt_across_their_range() {
-        let random = random_numbers(0x9e37_79b9_7f4a_7c15)
-            .take(200_000)
-            .map(|value| (value % TEN_TO_THE_8) as u32);
-        for value in (0..20_000).chain(99_990_000..100_000_000).chain(random) {
+        for value in values_below_ten_to_the_8(20_000, 0x9e37_79b9_7f4a_7c15) {
             let word = ascii(eight_digits(value)).to_le_bytes();
             assert_eq!(word, *format!("{value:08}").as_bytes(), "{value}");
         }
@@ -354,10 +362,7 @@ mod tests {
 
     #[test]
     fn short_decimals_match_fmt_across_their_range() {
-        let random = random_numbers(0x6a09_e667_f3bc_c908)
-            .take(200_000)
-            .map(|value| (value % TEN_TO_THE_8) as u32);
-        for value in (0..200_000).chain(99_990_000..100_000_000).chain(random) {
+        for value in values_below_ten_to_the_8(200_000, 0x6a09_e667_f3bc_c908) {
             let (word, count) = short_decimal(value);
             let digits = value.to_string();
             assert_eq!(count, digits.len(), "{value}");
